@@ -1,0 +1,15 @@
+//! Pipeline YAML: the model, `${VAR}` interpolation, human units, and validation into a
+//! runnable spec whose errors name the file, line, column and key.
+
+mod error;
+mod interpolate;
+mod load;
+mod model;
+mod units;
+mod validate;
+
+pub use error::{ConfigError, ConfigErrors};
+pub use load::{load_pipeline, parse_pipeline};
+pub use model::*;
+pub use units::{ByteSize, Duration};
+pub use validate::{PipelineSpec, validate};

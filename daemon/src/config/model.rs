@@ -1,0 +1,223 @@
+//! The pipeline file as written by the user. Doc comments on these fields are the
+//! reference for every key (see `docs/pipeline-reference.md`).
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::units::{ByteSize, Duration};
+use crate::source::SourceConfig;
+
+/// One pipeline: a source, an optional schema, transforms, and a sink.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// Format version of this file. Only `weir/v1` exists.
+    #[serde(rename = "apiVersion")]
+    pub api_version: String,
+    /// Pipeline name: letters, digits, `-` and `_`. Names the pipeline's state and its objects.
+    pub name: String,
+    /// Where records come from.
+    pub source: SourceConfig,
+    /// The schema records are validated against; it also fixes the Parquet columns.
+    #[serde(default)]
+    pub schema: Option<SchemaConfig>,
+    /// Wasm transform steps, in order. Must be empty until plugin support lands.
+    #[serde(default)]
+    pub transforms: Vec<BTreeMap<String, serde_json::Value>>,
+    /// Where records go.
+    pub sink: SinkConfig,
+    /// What to do with each kind of bad record.
+    #[serde(default)]
+    pub on_error: OnErrorConfig,
+}
+
+/// A subject in a local schema registry directory.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchemaConfig {
+    /// Registry directory, relative to the pipeline file. Default `schemas` next to it,
+    /// falling back to `../schemas`.
+    #[serde(default)]
+    pub registry: Option<String>,
+    /// Subject name: a folder in the registry.
+    pub subject: String,
+    /// A version number or `latest` (default).
+    #[serde(default)]
+    pub version: Option<String>,
+}
+
+/// The object-store sink.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SinkConfig {
+    /// `file:///abs/dir`, `file://relative/dir` (relative to the working directory) or
+    /// `s3://bucket/optional/root`.
+    pub url: String,
+    /// `parquet` (default) or `jsonl`.
+    #[serde(default)]
+    pub format: Format,
+    /// Parquet: `zstd` (default), `snappy`, `gzip`, `none`. JSON lines: `none` (default), `gzip`, `zstd`.
+    #[serde(default)]
+    pub compression: Option<Compression>,
+    /// Parquet: maximum rows per row group. Default 122880.
+    #[serde(default)]
+    pub row_group_rows: Option<usize>,
+    /// Parquet: dictionary-encode columns. Default true.
+    #[serde(default = "yes")]
+    pub dictionary: bool,
+    /// Object key prefix template, e.g. `year=!{timestamp:yyyy}/month=!{timestamp:MM}/`.
+    #[serde(default)]
+    pub prefix: String,
+    /// Prefix template for dead-lettered records. Default `errors/!{error:type}/!{timestamp:yyyy}/!{timestamp:MM}/!{timestamp:dd}/`.
+    #[serde(default)]
+    pub error_prefix: Option<String>,
+    /// Which time `!{timestamp:...}` uses.
+    #[serde(default)]
+    pub time: TimeConfig,
+    /// When buffers are flushed into objects.
+    #[serde(default)]
+    pub buffer: BufferConfig,
+    /// S3 connection settings; each falls back to the standard AWS environment variables.
+    #[serde(default)]
+    pub s3: S3Config,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Format {
+    #[default]
+    Parquet,
+    Jsonl,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Compression {
+    None,
+    Zstd,
+    Snappy,
+    Gzip,
+}
+
+/// The clock behind `!{timestamp:...}` in prefixes.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeConfig {
+    /// `event` (a field of the record; default when `field` is set) or `arrival`.
+    #[serde(default)]
+    pub source: Option<TimeSource>,
+    /// Dotted path of the event-time field: an RFC 3339 string or epoch milliseconds.
+    #[serde(default)]
+    pub field: Option<String>,
+    /// IANA time zone for the prefix, e.g. `Europe/Paris`. Default `UTC`.
+    #[serde(default)]
+    pub timezone: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeSource {
+    Event,
+    Arrival,
+}
+
+/// Flush triggers, whichever comes first, and the memory budget across all open prefixes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BufferConfig {
+    /// Flush a prefix when its buffered data reaches this size. Default `64MiB`.
+    #[serde(default = "default_max_bytes")]
+    pub max_bytes: ByteSize,
+    /// Flush a prefix when it holds this many records. Default 1000000.
+    #[serde(default = "default_max_records")]
+    pub max_records: usize,
+    /// Flush a prefix this long after its first record. Default `60s`.
+    #[serde(default = "default_interval")]
+    pub interval: Duration,
+    /// Flush a prefix that received nothing for this long. Default `15s`.
+    #[serde(default = "default_idle")]
+    pub idle: Duration,
+    /// Cap on buffered bytes across all prefixes; the largest buffer is flushed when it is
+    /// reached, and the source waits. Default `256MiB`.
+    #[serde(default = "default_budget")]
+    pub memory_budget: ByteSize,
+}
+
+impl Default for BufferConfig {
+    fn default() -> Self {
+        Self {
+            max_bytes: default_max_bytes(),
+            max_records: default_max_records(),
+            interval: default_interval(),
+            idle: default_idle(),
+            memory_budget: default_budget(),
+        }
+    }
+}
+
+fn default_max_bytes() -> ByteSize {
+    ByteSize(64 << 20)
+}
+fn default_max_records() -> usize {
+    1_000_000
+}
+fn default_interval() -> Duration {
+    Duration(std::time::Duration::from_secs(60))
+}
+fn default_idle() -> Duration {
+    Duration(std::time::Duration::from_secs(15))
+}
+fn default_budget() -> ByteSize {
+    ByteSize(256 << 20)
+}
+
+/// S3 settings. Unset keys come from `AWS_REGION`, `AWS_ENDPOINT_URL`,
+/// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Config {
+    pub region: Option<String>,
+    /// Endpoint of an S3-compatible server, e.g. `http://127.0.0.1:9000`.
+    pub endpoint: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    pub session_token: Option<String>,
+    /// Allow `http://` endpoints. Default false.
+    #[serde(default)]
+    pub allow_http: bool,
+    /// Path-style requests (`endpoint/bucket/key`), as most S3-compatible servers need.
+    /// Default true when `endpoint` is set.
+    pub path_style: Option<bool>,
+}
+
+/// Per kind of bad record: `dead_letter` (default), `drop` or `stop`.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OnErrorConfig {
+    /// The record is not valid JSON.
+    #[serde(default)]
+    pub invalid_json: ErrorAction,
+    /// The record does not match the schema.
+    #[serde(default)]
+    pub schema_mismatch: ErrorAction,
+    /// The record has no usable value for a prefix (event time or partition field).
+    #[serde(default)]
+    pub partition_failed: ErrorAction,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorAction {
+    /// Write the record, its error type and reason under `error_prefix`.
+    #[default]
+    DeadLetter,
+    /// Count it and move on.
+    Drop,
+    /// Stop the pipeline before the record; nothing after it is written.
+    Stop,
+}

@@ -1,0 +1,11 @@
+//! Weir moves event streams into data lakes: a source, schema validation, transforms,
+//! and an object-store sink writing partitioned Parquet, wired as one pipeline per YAML file.
+
+pub mod config;
+pub mod daemon;
+pub mod pipeline;
+pub mod record;
+pub mod schema;
+pub mod sink;
+pub mod source;
+pub mod state;

@@ -1,0 +1,109 @@
+//! The `weir` command line: run pipelines, validate pipeline files.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(name = "weir", version, about = "Moves event streams into data lakes")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run every *.yaml pipeline in a directory until its sources end or SIGINT/SIGTERM.
+    Run {
+        /// Directory of pipeline files.
+        #[arg(long, default_value = "pipelines", env = "WEIR_PIPELINES")]
+        pipelines: PathBuf,
+        /// Where pipelines keep their source positions.
+        #[arg(long, default_value = ".weir/state", env = "WEIR_STATE_DIR")]
+        state_dir: PathBuf,
+    },
+    /// Check pipeline files (or directories of them) and report every problem.
+    Validate {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("WEIR_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match cli.command {
+        Command::Validate { paths } => validate(paths),
+        Command::Run { pipelines, state_dir } => {
+            let runtime = tokio::runtime::Runtime::new().expect("tokio runtime starts");
+            runtime.block_on(run(pipelines, state_dir))
+        }
+    }
+}
+
+fn validate(paths: Vec<PathBuf>) -> ExitCode {
+    let mut ok = true;
+    for path in paths {
+        let files = if path.is_dir() {
+            weir::daemon::pipeline_files(&path).unwrap_or_default()
+        } else {
+            vec![path]
+        };
+        for file in files {
+            match weir::config::validate(&file) {
+                Ok(spec) => println!("{}: ok (pipeline `{}`)", file.display(), spec.name),
+                Err(errors) => {
+                    ok = false;
+                    eprintln!("{errors}");
+                }
+            }
+        }
+    }
+    if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+async fn run(pipelines: PathBuf, state_dir: PathBuf) -> ExitCode {
+    let shutdown = CancellationToken::new();
+    tokio::spawn(signals(shutdown.clone()));
+    let reports = match weir::daemon::run_dir(&pipelines, &state_dir, shutdown).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot read the pipeline directory `{}`: {e}", pipelines.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    if reports.is_empty() {
+        eprintln!("error: no *.yaml pipeline in `{}`", pipelines.display());
+        return ExitCode::FAILURE;
+    }
+    let mut ok = true;
+    for r in reports {
+        match r.result {
+            Ok(summary) => println!("{}: {summary}", r.name),
+            Err(e) => {
+                ok = false;
+                eprintln!("{}: {e}", if r.name.is_empty() { r.file.display().to_string() } else { r.name });
+            }
+        }
+    }
+    if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+/// Fires `shutdown` on SIGINT or SIGTERM; pipelines then flush and commit.
+async fn signals(shutdown: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler installs");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutting down: flushing buffers and committing positions");
+    shutdown.cancel();
+}

@@ -1,0 +1,8 @@
+//! One pipeline at run time: source task → decode stage → sink writer, joined by bounded
+//! channels, with acknowledgements flowing back as persisted watermarks.
+
+mod decode;
+mod run;
+
+pub use decode::Decoder;
+pub use run::{PipelineOutcome, run_pipeline};

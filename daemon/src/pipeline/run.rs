@@ -1,0 +1,115 @@
+//! Runs one validated pipeline until its source ends, it stops on a bad record, or the
+//! shutdown token fires; in every case buffers are flushed and positions committed.
+
+use std::path::Path;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::decode::{Decoder, StopAt};
+use crate::config::PipelineSpec;
+use crate::record::Batch;
+use crate::sink::writer::SinkStats;
+use crate::sink::{Routed, SinkError, SinkWriter, StoreError, open_store};
+use crate::source::SourceError;
+use crate::state::{StateError, StateStore};
+
+/// Batches in flight between stages; with the buffer budget this bounds memory.
+const CHANNEL_DEPTH: usize = 4;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// A bug in Weir; the positions of unwritten records stay uncommitted.
+    #[error("internal error in the {stage} stage: {reason}; please report it")]
+    Internal { stage: &'static str, reason: String },
+    #[error("stopped at position {position}: {kind} record ({reason}); fix or remove the record, or set on_error to dead_letter, then restart")]
+    Stopped { position: u64, kind: &'static str, reason: String },
+}
+
+/// What a pipeline did before it ended.
+#[derive(Debug)]
+pub struct PipelineOutcome {
+    pub stats: SinkStats,
+    pub location: String,
+}
+
+pub async fn run_pipeline(
+    spec: PipelineSpec,
+    state_dir: &Path,
+    shutdown: CancellationToken,
+) -> Result<PipelineOutcome, (PipelineOutcome, PipelineError)> {
+    let location = spec.sink.location_display();
+    let failed = |e: PipelineError| (PipelineOutcome { stats: SinkStats::default(), location: location.clone() }, e);
+    let state = StateStore::new(state_dir, &spec.name);
+    let positions = state.load().map_err(|e| failed(e.into()))?;
+    let store = open_store(&spec.sink.location).map_err(|e| failed(e.into()))?;
+    let schema = spec.schema.as_ref().map(|s| s.arrow.clone());
+    let mut writer = SinkWriter::new(&spec.name, spec.sink.clone(), schema, store, state, positions.clone());
+
+    let source_stop = shutdown.child_token();
+    let (batch_tx, mut batch_rx) = mpsc::channel::<Batch>(CHANNEL_DEPTH);
+    let (routed_tx, mut routed_rx) = mpsc::channel::<(Routed, Option<StopAt>)>(CHANNEL_DEPTH);
+    let source = tokio::spawn(spec.source.clone().run(positions, batch_tx, source_stop.clone()));
+    let mut decoder = Decoder::new(&spec.name, spec.schema.clone(), spec.sink.clone(), spec.on_error);
+    let decode = tokio::task::spawn_blocking(move || {
+        while let Some(batch) = batch_rx.blocking_recv() {
+            let out = decoder.decode(&batch);
+            let stop = out.1.is_some();
+            if routed_tx.blocking_send(out).is_err() || stop {
+                break;
+            }
+        }
+    });
+
+    let result = drive(&mut writer, &mut routed_rx, &source_stop).await;
+    source_stop.cancel();
+    drop(routed_rx);
+    let decoded = decode.await.map_err(|e| PipelineError::Internal { stage: "decode", reason: e.to_string() });
+    let source_result = source.await.map_err(|e| PipelineError::Internal { stage: "source", reason: e.to_string() });
+    let flushed = writer.flush_all().await;
+    let outcome = PipelineOutcome { stats: writer.stats, location };
+    let error = [
+        result.err(),
+        decoded.err(),
+        source_result.and_then(|r| r.map_err(PipelineError::from)).err(),
+        flushed.err().map(PipelineError::from),
+    ]
+    .into_iter()
+    .flatten()
+    .next();
+    match error {
+        Some(e) => Err((outcome, e)),
+        None => Ok(outcome),
+    }
+}
+
+/// The writer loop: routed batches in, time-based flushes on a ticker.
+async fn drive(
+    writer: &mut SinkWriter,
+    routed: &mut mpsc::Receiver<(Routed, Option<StopAt>)>,
+    source_stop: &CancellationToken,
+) -> Result<(), PipelineError> {
+    let mut ticker = tokio::time::interval(writer.tick_period());
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            message = routed.recv() => {
+                let Some((batch, stop)) = message else { return Ok(()) };
+                writer.accept(batch).await?;
+                if let Some(s) = stop {
+                    source_stop.cancel();
+                    return Err(PipelineError::Stopped { position: s.position, kind: s.kind.as_str(), reason: s.reason });
+                }
+            }
+            _ = ticker.tick() => writer.tick().await?,
+        }
+    }
+}

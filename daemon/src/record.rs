@@ -1,0 +1,167 @@
+//! The batch: records of one source partition in flat columnar buffers (values and keys
+//! with offsets, timestamps, packed headers, positions). Appending never allocates per
+//! record; buffers grow geometrically and are reused by `clear`.
+
+use std::sync::Arc;
+
+/// A stable name for a source partition (a file, a Kafka partition, a generator stream).
+/// It appears in object keys and in the position checkpoint.
+pub type PartitionId = Arc<str>;
+
+#[derive(Debug, Clone, Default)]
+pub struct Batch {
+    pub partition: PartitionId,
+    values: Vec<u8>,
+    value_offsets: Vec<u32>,
+    keys: Vec<u8>,
+    key_offsets: Vec<u32>,
+    /// Arrival time of each record, milliseconds since the Unix epoch.
+    timestamps: Vec<i64>,
+    /// Headers packed as `name_len u16, name, value_len u32, value` per header.
+    headers: Vec<u8>,
+    header_offsets: Vec<u32>,
+    /// Source position of each record.
+    positions: Vec<u64>,
+    /// The position to resume from once every record of this batch is delivered.
+    pub next_position: u64,
+}
+
+impl Batch {
+    pub fn new(partition: PartitionId) -> Self {
+        Self {
+            partition,
+            value_offsets: vec![0],
+            key_offsets: vec![0],
+            header_offsets: vec![0],
+            ..Default::default()
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.positions.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.positions.is_empty()
+    }
+
+    /// Bytes of record values held.
+    pub fn value_bytes(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Appends a record whose value the caller writes into `values_mut()` first:
+    /// this lets sources format or read straight into the batch.
+    pub fn commit_value(&mut self, key: Option<&[u8]>, timestamp_ms: i64, position: u64) {
+        self.value_offsets.push(to_offset(self.values.len()));
+        if let Some(k) = key {
+            self.keys.extend_from_slice(k);
+        }
+        self.key_offsets.push(to_offset(self.keys.len()));
+        self.header_offsets.push(to_offset(self.headers.len()));
+        self.timestamps.push(timestamp_ms);
+        self.positions.push(position);
+    }
+
+    /// Appends a whole record.
+    pub fn push(&mut self, value: &[u8], key: Option<&[u8]>, timestamp_ms: i64, position: u64) {
+        self.values.extend_from_slice(value);
+        self.commit_value(key, timestamp_ms, position);
+    }
+
+    /// The value buffer, for writing the next record's value in place.
+    pub fn values_mut(&mut self) -> &mut Vec<u8> {
+        &mut self.values
+    }
+
+    /// Drops bytes written after the last committed record (e.g. a partial line).
+    pub fn discard_uncommitted(&mut self) {
+        let end = *self.value_offsets.last().expect("offsets start with 0") as usize;
+        self.values.truncate(end);
+    }
+
+    pub fn value(&self, i: usize) -> &[u8] {
+        &self.values[self.value_offsets[i] as usize..self.value_offsets[i + 1] as usize]
+    }
+
+    pub fn key(&self, i: usize) -> Option<&[u8]> {
+        let k = &self.keys[self.key_offsets[i] as usize..self.key_offsets[i + 1] as usize];
+        (!k.is_empty()).then_some(k)
+    }
+
+    pub fn timestamp(&self, i: usize) -> i64 {
+        self.timestamps[i]
+    }
+
+    pub fn position(&self, i: usize) -> u64 {
+        self.positions[i]
+    }
+
+    /// Iterates header (name, value) pairs of record `i`.
+    pub fn headers(&self, i: usize) -> impl Iterator<Item = (&[u8], &[u8])> {
+        let mut rest = &self.headers[self.header_offsets[i] as usize..self.header_offsets[i + 1] as usize];
+        std::iter::from_fn(move || {
+            if rest.is_empty() {
+                return None;
+            }
+            let nlen = u16::from_le_bytes([rest[0], rest[1]]) as usize;
+            let name = &rest[2..2 + nlen];
+            rest = &rest[2 + nlen..];
+            let vlen = u32::from_le_bytes(rest[..4].try_into().expect("4 bytes")) as usize;
+            let value = &rest[4..4 + vlen];
+            rest = &rest[4 + vlen..];
+            Some((name, value))
+        })
+    }
+
+    /// Adds a header to the record being built; call before `commit_value`/`push`.
+    pub fn push_header(&mut self, name: &[u8], value: &[u8]) {
+        self.headers.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        self.headers.extend_from_slice(name);
+        self.headers.extend_from_slice(&(value.len() as u32).to_le_bytes());
+        self.headers.extend_from_slice(value);
+    }
+
+    /// Empties the batch, keeping its capacity.
+    pub fn clear(&mut self) {
+        self.values.clear();
+        self.keys.clear();
+        self.headers.clear();
+        self.timestamps.clear();
+        self.positions.clear();
+        for offsets in [&mut self.value_offsets, &mut self.key_offsets, &mut self.header_offsets] {
+            offsets.clear();
+            offsets.push(0);
+        }
+    }
+}
+
+fn to_offset(n: usize) -> u32 {
+    u32::try_from(n).expect("a batch holds less than 4 GiB; sources cap batch bytes")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flat_buffers_round_trip() {
+        let mut b = Batch::new("p".into());
+        b.push_header(b"h", b"v");
+        b.push(b"{\"a\":1}", Some(b"k1"), 10, 0);
+        b.values_mut().extend_from_slice(b"second");
+        b.commit_value(None, 11, 8);
+        b.values_mut().extend_from_slice(b"partial");
+        b.discard_uncommitted();
+        assert_eq!(b.len(), 2);
+        assert_eq!(b.value(0), b"{\"a\":1}");
+        assert_eq!(b.value(1), b"second");
+        assert_eq!(b.key(0), Some(&b"k1"[..]));
+        assert_eq!(b.key(1), None);
+        assert_eq!(b.headers(0).collect::<Vec<_>>(), vec![(&b"h"[..], &b"v"[..])]);
+        assert_eq!(b.headers(1).count(), 0);
+        assert_eq!((b.position(1), b.timestamp(1)), (8, 11));
+        b.clear();
+        assert!(b.is_empty());
+    }
+}

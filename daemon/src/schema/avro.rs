@@ -1,0 +1,184 @@
+//! Avro schemas describing JSON records: the Arrow mapping and a validator that walks a
+//! parsed JSON value against the schema (plain JSON, not Avro's JSON encoding).
+
+use std::sync::Arc;
+
+use apache_avro::Schema as Avro;
+use apache_avro::schema::{RecordSchema, UnionSchema};
+use arrow_schema::{DataType, Field, Fields, Schema, TimeUnit};
+use serde_json::Value;
+
+pub fn to_arrow(schema: &Avro) -> Result<Schema, String> {
+    match schema {
+        Avro::Record(r) => Ok(Schema::new(record_fields(r)?)),
+        _ => Err("the top level of an Avro record schema must be a `record`".into()),
+    }
+}
+
+fn record_fields(r: &RecordSchema) -> Result<Fields, String> {
+    r.fields
+        .iter()
+        .map(|f| {
+            let (t, nullable) = convert(&f.schema)?;
+            Ok(Field::new(&f.name, t, nullable))
+        })
+        .collect::<Result<Vec<_>, String>>()
+        .map(Fields::from)
+}
+
+fn non_null(u: &UnionSchema) -> Option<&Avro> {
+    match u.variants() {
+        [Avro::Null, t] | [t, Avro::Null] => Some(t),
+        _ => None,
+    }
+}
+
+fn convert(schema: &Avro) -> Result<(DataType, bool), String> {
+    let t = match schema {
+        Avro::Union(u) => {
+            let inner = non_null(u).ok_or("unions other than [null, T] have no column type")?;
+            return convert(inner).map(|(t, _)| (t, true));
+        }
+        Avro::Null => DataType::Null,
+        Avro::Boolean => DataType::Boolean,
+        Avro::Int => DataType::Int32,
+        Avro::Long => DataType::Int64,
+        Avro::Float => DataType::Float32,
+        Avro::Double => DataType::Float64,
+        Avro::String | Avro::Uuid | Avro::Enum(_) => DataType::Utf8,
+        Avro::Date => DataType::Date32,
+        Avro::TimestampMillis | Avro::LocalTimestampMillis => {
+            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
+        }
+        Avro::TimestampMicros | Avro::LocalTimestampMicros => {
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+        }
+        Avro::Array(a) => {
+            let (item, null) = convert(&a.items)?;
+            DataType::List(Arc::new(Field::new("item", item, null)))
+        }
+        Avro::Map(m) => {
+            let (value, null) = convert(&m.types)?;
+            let entries = Fields::from(vec![Field::new("keys", DataType::Utf8, false), Field::new("values", value, null)]);
+            DataType::Map(Arc::new(Field::new("entries", DataType::Struct(entries), false)), false)
+        }
+        Avro::Record(r) => DataType::Struct(record_fields(r)?),
+        other => return Err(format!("Avro type {other:?} is not supported for JSON records")),
+    };
+    Ok((t, matches!(schema, Avro::Null)))
+}
+
+/// Checks a JSON record against an Avro schema; the error names the path.
+pub fn validate(schema: &Avro, value: &Value) -> Result<(), String> {
+    check(schema, value, &mut String::new())
+}
+
+fn check(schema: &Avro, v: &Value, path: &mut String) -> Result<(), String> {
+    let fail = |expected: &str, path: &str| {
+        let at = if path.is_empty() { "record" } else { path };
+        Err(format!("{at}: expected {expected}, got {}", kind(v)))
+    };
+    match (schema, v) {
+        (Avro::Union(u), Value::Null) if non_null(u).is_some() => Ok(()),
+        (Avro::Union(u), _) => match non_null(u) {
+            Some(inner) => check(inner, v, path),
+            None => fail("a supported union", path),
+        },
+        (Avro::Null, Value::Null) | (Avro::Boolean, Value::Bool(_)) => Ok(()),
+        (Avro::Int | Avro::Date, Value::Number(n)) if n.as_i64().is_some_and(|n| i32::try_from(n).is_ok()) => Ok(()),
+        (Avro::Long, Value::Number(n)) if n.is_i64() => Ok(()),
+        (Avro::Float | Avro::Double, Value::Number(_)) => Ok(()),
+        (Avro::String | Avro::Uuid | Avro::Date, Value::String(_)) => Ok(()),
+        (Avro::TimestampMillis | Avro::TimestampMicros | Avro::LocalTimestampMillis | Avro::LocalTimestampMicros, Value::Number(n))
+            if n.is_i64() => Ok(()),
+        (Avro::TimestampMillis | Avro::TimestampMicros | Avro::LocalTimestampMillis | Avro::LocalTimestampMicros, Value::String(s)) => {
+            chrono::DateTime::parse_from_rfc3339(s)
+                .map(|_| ())
+                .map_err(|_| format!("{path}: `{s}` is not an RFC 3339 timestamp"))
+        }
+        (Avro::Enum(e), Value::String(s)) if e.symbols.contains(s) => Ok(()),
+        (Avro::Enum(e), _) => fail(&format!("one of {:?}", e.symbols), path),
+        (Avro::Array(a), Value::Array(items)) => {
+            let len = path.len();
+            for (i, item) in items.iter().enumerate() {
+                path.push_str(&format!("[{i}]"));
+                check(&a.items, item, path)?;
+                path.truncate(len);
+            }
+            Ok(())
+        }
+        (Avro::Map(m), Value::Object(o)) => {
+            let len = path.len();
+            for (k, item) in o {
+                path.push_str(&format!(".{k}"));
+                check(&m.types, item, path)?;
+                path.truncate(len);
+            }
+            Ok(())
+        }
+        (Avro::Record(r), Value::Object(o)) => {
+            if let Some(extra) = o.keys().find(|k| !r.lookup.contains_key(*k)) {
+                return Err(format!("{}{extra}: field is not in the schema", if path.is_empty() { String::new() } else { format!("{path}.") }));
+            }
+            let len = path.len();
+            for f in &r.fields {
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(&f.name);
+                match o.get(&f.name) {
+                    Some(item) => check(&f.schema, item, path)?,
+                    None if f.default.is_some() || matches!(&f.schema, Avro::Union(u) if non_null(u).is_some()) => {}
+                    None => return Err(format!("{path}: required field is missing")),
+                }
+                path.truncate(len);
+            }
+            Ok(())
+        }
+        (Avro::Boolean, _) => fail("a boolean", path),
+        (Avro::Int | Avro::Long, _) => fail("an integer", path),
+        (Avro::Float | Avro::Double, _) => fail("a number", path),
+        (Avro::Array(_), _) => fail("an array", path),
+        (Avro::Map(_) | Avro::Record(_), _) => fail("an object", path),
+        _ => fail("a string", path),
+    }
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const SCHEMA: &str = r#"{"type": "record", "name": "Click", "fields": [
+        {"name": "id", "type": "string"},
+        {"name": "at", "type": {"type": "long", "logicalType": "timestamp-millis"}},
+        {"name": "ref", "type": ["null", "string"], "default": null},
+        {"name": "tags", "type": {"type": "array", "items": "string"}}
+    ]}"#;
+
+    #[test]
+    fn maps_and_validates() {
+        let s = Avro::parse_str(SCHEMA).unwrap();
+        let arrow = to_arrow(&s).unwrap();
+        assert_eq!(arrow.field(1).data_type(), &DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())));
+        assert!(arrow.field(2).is_nullable());
+        assert!(validate(&s, &json!({"id": "a", "at": 1, "tags": []})).is_ok());
+        assert_eq!(validate(&s, &json!({"id": "a", "tags": []})).unwrap_err(), "at: required field is missing");
+        assert_eq!(
+            validate(&s, &json!({"id": "a", "at": 1, "tags": [1]})).unwrap_err(),
+            "tags[0]: expected a string, got a number"
+        );
+        assert_eq!(validate(&s, &json!({"id": "a", "at": 1, "tags": [], "x": 1})).unwrap_err(), "x: field is not in the schema");
+    }
+}

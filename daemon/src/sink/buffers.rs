@@ -1,0 +1,183 @@
+//! Per-prefix buffers and the delivery watermark. A buffer holds the records of one
+//! (prefix, source partition) pair; the watermark of a partition is the lowest position
+//! not yet durably written, so a position is acknowledged only once every record before
+//! it is in an object (or was dead-lettered or dropped).
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Instant;
+
+use arrow_array::RecordBatch;
+
+use crate::record::PartitionId;
+
+/// Records bound for one prefix, produced by the decode stage from one batch.
+pub struct Group {
+    pub prefix: String,
+    pub data: GroupData,
+    pub records: usize,
+    pub first_position: u64,
+    pub last_position: u64,
+}
+
+pub enum GroupData {
+    /// Parquet rows.
+    Arrow(RecordBatch),
+    /// Newline-terminated lines: JSON-lines data or dead letters.
+    Lines(Vec<u8>),
+}
+
+impl GroupData {
+    pub fn memory_size(&self) -> usize {
+        match self {
+            GroupData::Arrow(b) => b.get_array_memory_size(),
+            GroupData::Lines(l) => l.capacity(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BufferKey {
+    pub prefix: String,
+    pub partition: PartitionId,
+    pub dead_letter: bool,
+}
+
+pub struct Buffer {
+    pub batches: Vec<RecordBatch>,
+    pub lines: Vec<u8>,
+    pub bytes: usize,
+    pub records: usize,
+    pub first_position: u64,
+    pub last_position: u64,
+    pub opened: Instant,
+    pub last_write: Instant,
+}
+
+/// All open buffers, their byte total, and what each partition has been read up to.
+#[derive(Default)]
+pub struct Buffers {
+    open: HashMap<BufferKey, Buffer>,
+    total_bytes: usize,
+    /// Per partition: everything before this position has reached a buffer (or was
+    /// dropped or dead-lettered into one).
+    processed: BTreeMap<PartitionId, u64>,
+}
+
+impl Buffers {
+    pub fn total_bytes(&self) -> usize {
+        self.total_bytes
+    }
+
+    pub fn get(&self, key: &BufferKey) -> Option<&Buffer> {
+        self.open.get(key)
+    }
+
+    /// Adds a group; returns the key of the buffer it went to.
+    pub fn append(&mut self, partition: &PartitionId, group: Group, dead_letter: bool) -> BufferKey {
+        let key = BufferKey { prefix: group.prefix, partition: partition.clone(), dead_letter };
+        let now = Instant::now();
+        let size = group.data.memory_size();
+        let buffer = self.open.entry(key.clone()).or_insert_with(|| Buffer {
+            batches: Vec::new(),
+            lines: Vec::new(),
+            bytes: 0,
+            records: 0,
+            first_position: group.first_position,
+            last_position: group.last_position,
+            opened: now,
+            last_write: now,
+        });
+        match group.data {
+            GroupData::Arrow(b) => buffer.batches.push(b),
+            GroupData::Lines(l) => buffer.lines.extend_from_slice(&l),
+        }
+        buffer.bytes += size;
+        buffer.records += group.records;
+        buffer.first_position = buffer.first_position.min(group.first_position);
+        buffer.last_position = buffer.last_position.max(group.last_position);
+        buffer.last_write = now;
+        self.total_bytes += size;
+        key
+    }
+
+    /// Records that a partition has been processed up to `next_position`.
+    pub fn advance(&mut self, partition: &PartitionId, next_position: u64) {
+        self.processed.insert(partition.clone(), next_position);
+    }
+
+    /// Removes a buffer for flushing.
+    pub fn take(&mut self, key: &BufferKey) -> Option<Buffer> {
+        let buffer = self.open.remove(key)?;
+        self.total_bytes -= buffer.bytes;
+        Some(buffer)
+    }
+
+    /// Puts back a buffer whose flush failed, so its records are retried, not lost.
+    pub fn restore(&mut self, key: BufferKey, buffer: Buffer) {
+        self.total_bytes += buffer.bytes;
+        self.open.insert(key, buffer);
+    }
+
+    pub fn largest(&self) -> Option<BufferKey> {
+        self.open.iter().max_by_key(|(_, b)| b.bytes).map(|(k, _)| k.clone())
+    }
+
+    /// Buffers matching `due`.
+    pub fn due(&self, due: impl Fn(&Buffer) -> bool) -> Vec<BufferKey> {
+        let mut keys: Vec<BufferKey> = self.open.iter().filter(|(_, b)| due(b)).map(|(k, _)| k.clone()).collect();
+        keys.sort();
+        keys
+    }
+
+    pub fn keys(&self) -> Vec<BufferKey> {
+        self.due(|_| true)
+    }
+
+    /// The contiguous watermark per partition: the lowest position still in a buffer,
+    /// or the processed position when none is buffered.
+    pub fn watermarks(&self) -> BTreeMap<String, u64> {
+        let mut marks: BTreeMap<String, u64> =
+            self.processed.iter().map(|(p, n)| (p.to_string(), *n)).collect();
+        for (key, buffer) in &self.open {
+            let mark = marks.entry(key.partition.to_string()).or_insert(buffer.first_position);
+            *mark = (*mark).min(buffer.first_position);
+        }
+        marks
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(prefix: &str, first: u64, last: u64) -> Group {
+        Group { prefix: prefix.into(), data: GroupData::Lines(b"x\n".to_vec()), records: 1, first_position: first, last_position: last }
+    }
+
+    #[test]
+    fn watermark_waits_for_the_earliest_open_buffer() {
+        let p: PartitionId = "f".into();
+        let mut b = Buffers::default();
+        let a = b.append(&p, lines("a/", 0, 10), false);
+        let c = b.append(&p, lines("b/", 5, 20), false);
+        b.advance(&p, 30);
+        assert_eq!(b.watermarks()["f"], 0);
+        let early = b.take(&a).unwrap();
+        assert_eq!(b.watermarks()["f"], 5, "a later flush never skips an earlier buffer");
+        b.restore(a.clone(), early);
+        assert_eq!(b.watermarks()["f"], 0, "a failed flush holds the watermark back");
+        b.take(&a);
+        b.take(&c);
+        assert_eq!(b.watermarks()["f"], 30);
+        assert_eq!(b.total_bytes(), 0);
+    }
+}
+
+/// What the decode stage hands the writer for one source batch.
+pub struct Routed {
+    pub partition: PartitionId,
+    /// Resume point once everything in this batch is delivered.
+    pub next_position: u64,
+    pub data: Vec<Group>,
+    pub dead_letters: Vec<Group>,
+}

@@ -1,0 +1,16 @@
+//! The object-store sink: prefix templates, per-prefix buffers under a memory budget,
+//! Parquet and JSON-lines encoders, and deterministic object keys.
+
+mod buffers;
+mod dead_letter;
+mod encode;
+pub mod spec;
+mod store;
+pub mod template;
+pub mod writer;
+
+pub use buffers::{Group, GroupData, Routed};
+pub use dead_letter::{DeadLetter, ErrorKind};
+pub use spec::SinkSpec;
+pub use store::{StoreError, open_store};
+pub use writer::{SinkError, SinkWriter};

@@ -1,0 +1,55 @@
+//! Opens the object store behind a sink location: a local directory or S3 (settings
+//! from the pipeline, falling back to the standard AWS environment variables).
+
+use std::sync::Arc;
+
+use object_store::ObjectStore;
+use object_store::aws::AmazonS3Builder;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+
+use super::spec::Location;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot create the sink directory `{path}`: {source}")]
+    CreateDir { path: String, source: std::io::Error },
+    #[error("cannot configure the object store: {0}")]
+    Config(#[from] object_store::Error),
+}
+
+/// The store and the root path under which all keys are written.
+pub fn open_store(location: &Location) -> Result<(Arc<dyn ObjectStore>, Path), StoreError> {
+    match location {
+        Location::Local(dir) => {
+            std::fs::create_dir_all(dir)
+                .map_err(|source| StoreError::CreateDir { path: dir.display().to_string(), source })?;
+            Ok((Arc::new(LocalFileSystem::new_with_prefix(dir)?), Path::default()))
+        }
+        Location::S3 { bucket, root, settings } => {
+            let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
+            if let Some(v) = &settings.region {
+                b = b.with_region(v);
+            }
+            if let Some(v) = &settings.endpoint {
+                b = b.with_endpoint(v);
+            }
+            if let Some(v) = &settings.access_key_id {
+                b = b.with_access_key_id(v);
+            }
+            if let Some(v) = &settings.secret_access_key {
+                b = b.with_secret_access_key(v);
+            }
+            if let Some(v) = &settings.session_token {
+                b = b.with_token(v);
+            }
+            let endpoint = settings.endpoint.clone().or_else(|| std::env::var("AWS_ENDPOINT_URL").ok());
+            if settings.allow_http || endpoint.as_deref().is_some_and(|e| e.starts_with("http://")) {
+                b = b.with_allow_http(true);
+            }
+            let path_style = settings.path_style.unwrap_or(endpoint.is_some());
+            b = b.with_virtual_hosted_style_request(!path_style);
+            Ok((Arc::new(b.build()?), Path::from(root.as_str())))
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! The writing end of a pipeline: owns the buffers, decides when each flushes (size,
+//! record count, interval, idle, memory budget), writes objects under deterministic
+//! keys, and persists the watermark after every flush.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow_schema::SchemaRef;
+use object_store::ObjectStore;
+use object_store::path::Path;
+
+use super::buffers::{Buffer, BufferKey, Buffers, Routed};
+use super::encode::{write_lines, write_parquet};
+use super::spec::SinkSpec;
+use crate::config::{Compression, Format};
+use crate::state::{Positions, StateError, StateStore};
+
+/// Attempts per object before the pipeline gives up (positions stay uncommitted).
+const ATTEMPTS: u32 = 5;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    /// The store kept failing; retrying later (a restart) replays the data.
+    #[error("writing `{key}` failed after {ATTEMPTS} attempts: {reason}")]
+    Write { key: String, reason: String },
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+/// Counters reported when a pipeline ends.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SinkStats {
+    pub objects: u64,
+    pub records: u64,
+    pub dead_letters: u64,
+    pub bytes: u64,
+}
+
+pub struct SinkWriter {
+    pipeline: String,
+    spec: Arc<SinkSpec>,
+    schema: Option<SchemaRef>,
+    store: Arc<dyn ObjectStore>,
+    root: Path,
+    buffers: Buffers,
+    state: StateStore,
+    committed: Positions,
+    /// Observed encoded bytes per buffered byte, to turn `max_bytes` into object size.
+    ratio: f64,
+    pub stats: SinkStats,
+}
+
+impl SinkWriter {
+    pub fn new(
+        pipeline: &str,
+        spec: Arc<SinkSpec>,
+        schema: Option<SchemaRef>,
+        (store, root): (Arc<dyn ObjectStore>, Path),
+        state: StateStore,
+        committed: Positions,
+    ) -> Self {
+        let ratio = if spec.format == Format::Parquet { 0.25 } else { 1.0 };
+        Self { pipeline: pipeline.into(), spec, schema, store, root, buffers: Buffers::default(), state, committed, ratio, stats: SinkStats::default() }
+    }
+
+    /// Takes one routed batch; flushes what became full and keeps within the budget.
+    pub async fn accept(&mut self, routed: Routed) -> Result<(), SinkError> {
+        let mut touched = Vec::with_capacity(routed.data.len() + routed.dead_letters.len());
+        for group in routed.data {
+            touched.push(self.buffers.append(&routed.partition, group, false));
+        }
+        for group in routed.dead_letters {
+            touched.push(self.buffers.append(&routed.partition, group, true));
+        }
+        self.buffers.advance(&routed.partition, routed.next_position);
+        touched.sort();
+        touched.dedup();
+        let limits = self.spec.buffer.clone();
+        for key in touched {
+            let full = self.buffers.get(&key).is_some_and(|b| {
+                b.records >= limits.max_records || (b.bytes as f64 * self.ratio) as u64 >= limits.max_bytes.0
+            });
+            if full {
+                self.flush(&key).await?;
+            }
+        }
+        while self.buffers.total_bytes() as u64 > limits.memory_budget.0 {
+            let Some(key) = self.buffers.largest() else { break };
+            tracing::debug!(pipeline = %self.pipeline, prefix = %key.prefix, "memory budget reached; flushing the largest buffer");
+            self.flush(&key).await?;
+        }
+        self.commit()
+    }
+
+    /// Flushes buffers whose interval or idle time has passed.
+    pub async fn tick(&mut self) -> Result<(), SinkError> {
+        let (interval, idle) = (self.spec.buffer.interval.0, self.spec.buffer.idle.0);
+        let now = Instant::now();
+        let due = self.buffers.due(|b| now - b.opened >= interval || now - b.last_write >= idle);
+        for key in due {
+            self.flush(&key).await?;
+        }
+        self.commit()
+    }
+
+    /// How often `tick` should run.
+    pub fn tick_period(&self) -> Duration {
+        let finest = self.spec.buffer.interval.0.min(self.spec.buffer.idle.0);
+        (finest / 4).clamp(Duration::from_millis(50), Duration::from_secs(1))
+    }
+
+    /// Flushes everything and commits; used at shutdown and when a source ends.
+    pub async fn flush_all(&mut self) -> Result<(), SinkError> {
+        for key in self.buffers.keys() {
+            self.flush(&key).await?;
+        }
+        self.commit()
+    }
+
+    fn commit(&mut self) -> Result<(), SinkError> {
+        let marks = Positions(self.buffers.watermarks());
+        if marks != self.committed {
+            self.state.save(&marks)?;
+            self.committed = marks;
+        }
+        Ok(())
+    }
+
+    fn object_path(&self, key: &BufferKey, buffer: &Buffer) -> Path {
+        let ext = if key.dead_letter { "jsonl" } else { self.spec.extension() };
+        let name = format!(
+            "{}{}-{}-{:020}-{:020}.{ext}",
+            key.prefix, self.pipeline, key.partition, buffer.first_position, buffer.last_position
+        );
+        let mut parts: Vec<_> = self.root.parts().collect();
+        let relative = Path::from(name.as_str());
+        parts.extend(relative.parts());
+        Path::from_iter(parts)
+    }
+
+    async fn flush(&mut self, key: &BufferKey) -> Result<(), SinkError> {
+        let Some(buffer) = self.buffers.take(key) else { return Ok(()) };
+        let path = self.object_path(key, &buffer);
+        let mut attempt = 0;
+        let written = loop {
+            attempt += 1;
+            match self.write(key, &path, &buffer).await {
+                Ok(n) => break n,
+                Err(reason) if attempt >= ATTEMPTS => {
+                    self.buffers.restore(key.clone(), buffer);
+                    return Err(SinkError::Write { key: path.to_string(), reason });
+                }
+                Err(reason) => {
+                    tracing::warn!(pipeline = %self.pipeline, object = %path, attempt, %reason, "write failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+                }
+            }
+        };
+        if !key.dead_letter && buffer.bytes > 0 {
+            let observed = written as f64 / buffer.bytes as f64;
+            self.ratio = 0.8 * self.ratio + 0.2 * observed;
+        }
+        tracing::debug!(pipeline = %self.pipeline, object = %path, records = buffer.records, bytes = written, "object written");
+        self.stats.objects += 1;
+        self.stats.bytes += written as u64;
+        if key.dead_letter {
+            self.stats.dead_letters += buffer.records as u64;
+        } else {
+            self.stats.records += buffer.records as u64;
+        }
+        Ok(())
+    }
+
+    async fn write(&self, key: &BufferKey, path: &Path, buffer: &Buffer) -> Result<usize, String> {
+        if key.dead_letter || self.spec.format == Format::Jsonl {
+            let compression = if key.dead_letter { Compression::None } else { self.spec.compression };
+            return write_lines(&self.store, path, buffer.lines.clone(), compression).await.map_err(|e| e.to_string());
+        }
+        let schema = self.schema.clone().expect("parquet sinks are validated to have a schema");
+        write_parquet(&self.store, path, schema, &buffer.batches, self.spec.parquet_properties())
+            .await
+            .map_err(|e| e.to_string())
+    }
+}

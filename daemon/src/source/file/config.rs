@@ -1,0 +1,72 @@
+//! `source: {type: file}` settings.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use super::FileSource;
+use crate::config::Duration;
+use crate::source::SourceConfigError;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// A file path or glob (`data/*.ndjson`, `logs/**/*.jsonl`), relative to the
+    /// pipeline file's folder. Each matching file is one source partition, named after
+    /// the file; names must be unique across the match.
+    pub path: String,
+    /// `once` (default): read every file to its end, then finish. `follow`: keep
+    /// reading lines as they are appended and pick up new files.
+    #[serde(default)]
+    pub mode: FileMode,
+    /// Records per batch. Default 1000.
+    #[serde(default = "default_batch")]
+    pub batch_size: usize,
+    /// In `follow` mode, how often to look for new lines and files. Default `1s`.
+    #[serde(default = "default_poll")]
+    pub poll_interval: Duration,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileMode {
+    #[default]
+    Once,
+    Follow,
+}
+
+fn default_batch() -> usize {
+    1000
+}
+fn default_poll() -> Duration {
+    Duration(std::time::Duration::from_secs(1))
+}
+
+impl FileConfig {
+    pub fn validate(&self, base: &Path) -> Result<FileSource, SourceConfigError> {
+        let pattern = base.join(&self.path);
+        let pattern = pattern.to_str().ok_or_else(|| SourceConfigError {
+            key: "path",
+            message: "the path is not valid UTF-8".into(),
+            hint: "rename the folder or use a glob".into(),
+        })?;
+        glob::Pattern::new(pattern).map_err(|e| SourceConfigError {
+            key: "path",
+            message: format!("`{}` is not a valid glob: {}", self.path, e.msg),
+            hint: "e.g. data/*.ndjson".into(),
+        })?;
+        if self.batch_size == 0 || self.batch_size > 100_000 {
+            return Err(SourceConfigError {
+                key: "batch_size",
+                message: format!("{} is out of range", self.batch_size),
+                hint: "use 1 to 100000".into(),
+            });
+        }
+        Ok(FileSource {
+            pattern: pattern.to_string(),
+            mode: self.mode,
+            batch_size: self.batch_size,
+            poll_interval: self.poll_interval.0,
+        })
+    }
+}

@@ -1,0 +1,140 @@
+//! Reads lines into batches, file by file in name order. A line is a record once its
+//! newline is seen; in `once` mode a last line without newline is a record too. Blank
+//! lines are skipped. Offsets in a batch are line starts; `next_position` is the resume
+//! point.
+
+use std::collections::BTreeMap;
+use std::io::SeekFrom;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncSeekExt, BufReader};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::FileMode;
+use crate::record::{Batch, PartitionId};
+use crate::source::SourceError;
+use crate::state::Positions;
+
+/// A batch is sent early once it holds this many value bytes.
+const MAX_BATCH_BYTES: usize = 8 << 20;
+
+#[derive(Debug, Clone)]
+pub struct FileSource {
+    pub pattern: String,
+    pub mode: FileMode,
+    pub batch_size: usize,
+    pub poll_interval: Duration,
+}
+
+/// The partition name of a file: its name with anything but `[A-Za-z0-9-]` as `_`.
+pub fn partition_of(path: &std::path::Path) -> String {
+    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect()
+}
+
+impl FileSource {
+    fn matches(&self) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = glob::glob(&self.pattern)
+            .map(|paths| paths.filter_map(Result::ok).filter(|p| p.is_file()).collect())
+            .unwrap_or_default();
+        files.sort();
+        files
+    }
+
+    pub async fn run(
+        self,
+        from: Positions,
+        tx: mpsc::Sender<Batch>,
+        shutdown: CancellationToken,
+    ) -> Result<(), SourceError> {
+        let mut offsets: BTreeMap<String, u64> = from.0;
+        let mut owners: BTreeMap<String, PathBuf> = BTreeMap::new();
+        loop {
+            let files = self.matches();
+            if files.is_empty() && self.mode == FileMode::Once {
+                tracing::warn!(pattern = %self.pattern, "no file matches the source path");
+            }
+            for path in files {
+                let partition = partition_of(&path);
+                if let Some(other) = owners.get(&partition).filter(|o| **o != path) {
+                    tracing::error!(file = %path.display(), other = %other.display(),
+                        "two files share the name `{partition}`; skipping this one, rename it to read it");
+                    continue;
+                }
+                owners.insert(partition.clone(), path.clone());
+                let start = offsets.get(&partition).copied().unwrap_or(0);
+                let end = self.read_file(&path, partition.as_str().into(), start, &tx, &shutdown).await?;
+                offsets.insert(partition, end);
+                if shutdown.is_cancelled() || tx.is_closed() {
+                    return Ok(());
+                }
+            }
+            if self.mode == FileMode::Once {
+                return Ok(());
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.poll_interval) => {}
+                _ = shutdown.cancelled() => return Ok(()),
+            }
+        }
+    }
+
+    /// Sends every complete line from `start`; returns the offset after the last one.
+    async fn read_file(
+        &self,
+        path: &std::path::Path,
+        partition: PartitionId,
+        start: u64,
+        tx: &mpsc::Sender<Batch>,
+        shutdown: &CancellationToken,
+    ) -> Result<u64, SourceError> {
+        let io = |source| SourceError::Io { path: path.display().to_string(), source };
+        let mut file = tokio::fs::File::open(path).await.map_err(io)?;
+        let len = file.metadata().await.map_err(io)?.len();
+        let mut offset = start;
+        if start > len {
+            tracing::warn!(file = %path.display(), "file is shorter than the stored position; it was truncated or replaced, reading it from the start");
+            offset = 0;
+        }
+        file.seek(SeekFrom::Start(offset)).await.map_err(io)?;
+        let mut reader = BufReader::with_capacity(1 << 20, file);
+        let mut batch = Batch::new(partition.clone());
+        let now = || chrono::Utc::now().timestamp_millis();
+        let mut arrival = now();
+        loop {
+            let before = batch.values_mut().len();
+            let n = reader.read_until(b'\n', batch.values_mut()).await.map_err(io)?;
+            let values = batch.values_mut();
+            let complete = values.last() == Some(&b'\n');
+            if n == 0 || (!complete && self.mode == FileMode::Follow) {
+                batch.discard_uncommitted();
+                break;
+            }
+            if complete {
+                values.pop();
+                if values.last() == Some(&b'\r') {
+                    values.pop();
+                }
+            }
+            if values.len() > before {
+                batch.commit_value(None, arrival, offset);
+            }
+            offset += n as u64;
+            batch.next_position = offset;
+            if batch.len() >= self.batch_size || batch.value_bytes() >= MAX_BATCH_BYTES {
+                let full = std::mem::replace(&mut batch, Batch::new(partition.clone()));
+                if tx.send(full).await.is_err() || shutdown.is_cancelled() {
+                    return Ok(offset);
+                }
+                arrival = now();
+            }
+        }
+        if offset != start {
+            batch.next_position = offset;
+            let _ = tx.send(batch).await;
+        }
+        Ok(offset)
+    }
+}

@@ -1,0 +1,74 @@
+//! Sources, registered in one enum: each reads from its origin into [`Batch`]es, resumes
+//! from the positions it is given, and stops when the shutdown token fires.
+
+pub mod file;
+pub mod generator;
+
+use std::path::Path;
+
+use serde::Deserialize;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::record::Batch;
+use crate::state::Positions;
+
+/// `source:` in a pipeline file, selected by `type` (the loader turns `type: file` into
+/// serde's external tag).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceConfig {
+    /// Synthetic events, for trying Weir and for benchmarks.
+    Generator(generator::GeneratorConfig),
+    /// Newline-delimited JSON files.
+    File(file::FileConfig),
+}
+
+/// A validated source, ready to run.
+#[derive(Debug, Clone)]
+pub enum Source {
+    Generator(generator::Generator),
+    File(file::FileSource),
+}
+
+/// A source setting that is wrong: the key under `source`, the problem and a hint.
+#[derive(Debug)]
+pub struct SourceConfigError {
+    pub key: &'static str,
+    pub message: String,
+    pub hint: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("reading `{path}`: {source}")]
+    Io { path: String, source: std::io::Error },
+}
+
+impl SourceConfig {
+    /// Checks settings and resolves paths against `base` (the pipeline file's folder).
+    pub fn validate(&self, base: &Path) -> Result<Source, SourceConfigError> {
+        match self {
+            SourceConfig::Generator(c) => c.validate().map(Source::Generator),
+            SourceConfig::File(c) => c.validate(base).map(Source::File),
+        }
+    }
+}
+
+impl Source {
+    /// Reads until the source is exhausted, the receiver is gone, or `shutdown` fires.
+    pub async fn run(
+        self,
+        from: Positions,
+        tx: mpsc::Sender<Batch>,
+        shutdown: CancellationToken,
+    ) -> Result<(), SourceError> {
+        match self {
+            Source::Generator(g) => {
+                g.run(from, tx, shutdown).await;
+                Ok(())
+            }
+            Source::File(f) => f.run(from, tx, shutdown).await,
+        }
+    }
+}

@@ -19,7 +19,9 @@ pub struct Report {
 pub fn pipeline_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
+        .filter(|p| {
+            p.is_file() && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
+        })
         .collect();
     files.sort();
     Ok(files)
@@ -27,14 +29,22 @@ pub fn pipeline_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 
 /// Runs every valid pipeline in `dir` until each ends or `shutdown` fires. Invalid
 /// files are reported and do not stop the others.
-pub async fn run_dir(dir: &Path, state_dir: &Path, shutdown: CancellationToken) -> std::io::Result<Vec<Report>> {
+pub async fn run_dir(
+    dir: &Path,
+    state_dir: &Path,
+    shutdown: CancellationToken,
+) -> std::io::Result<Vec<Report>> {
     let mut reports = Vec::new();
     let mut running = tokio::task::JoinSet::new();
     for file in pipeline_files(dir)? {
         match validate(&file) {
             Err(errors) => {
                 tracing::error!("invalid pipeline, not started:\n{errors}");
-                reports.push(Report { name: String::new(), file, result: Err(errors.to_string()) });
+                reports.push(Report {
+                    name: String::new(),
+                    file,
+                    result: Err(errors.to_string()),
+                });
             }
             Ok(spec) => {
                 let (state_dir, token) = (state_dir.to_path_buf(), shutdown.clone());
@@ -53,7 +63,10 @@ pub async fn run_dir(dir: &Path, state_dir: &Path, shutdown: CancellationToken) 
             Ok(o) => {
                 let s = o.stats;
                 tracing::info!(pipeline = %name, records = s.records, objects = s.objects, dead_letters = s.dead_letters, "pipeline finished");
-                Ok(format!("{} records in {} objects under {} ({} dead letters)", s.records, s.objects, o.location, s.dead_letters))
+                Ok(format!(
+                    "{} records in {} objects under {} ({} dead letters)",
+                    s.records, s.objects, o.location, s.dead_letters
+                ))
             }
             Err((o, e)) => {
                 tracing::error!(pipeline = %name, error = %e, records = o.stats.records, "pipeline failed");

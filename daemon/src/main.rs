@@ -35,13 +35,17 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("WEIR_LOG").unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_env("WEIR_LOG")
+                .unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
         Command::Validate { paths } => validate(paths),
-        Command::Run { pipelines, state_dir } => {
+        Command::Run {
+            pipelines,
+            state_dir,
+        } => {
             let runtime = tokio::runtime::Runtime::new().expect("tokio runtime starts");
             runtime.block_on(run(pipelines, state_dir))
         }
@@ -66,7 +70,11 @@ fn validate(paths: Vec<PathBuf>) -> ExitCode {
             }
         }
     }
-    if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 async fn run(pipelines: PathBuf, state_dir: PathBuf) -> ExitCode {
@@ -75,7 +83,10 @@ async fn run(pipelines: PathBuf, state_dir: PathBuf) -> ExitCode {
     let reports = match weir::daemon::run_dir(&pipelines, &state_dir, shutdown).await {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: cannot read the pipeline directory `{}`: {e}", pipelines.display());
+            eprintln!(
+                "error: cannot read the pipeline directory `{}`: {e}",
+                pipelines.display()
+            );
             return ExitCode::FAILURE;
         }
     };
@@ -89,11 +100,22 @@ async fn run(pipelines: PathBuf, state_dir: PathBuf) -> ExitCode {
             Ok(summary) => println!("{}: {summary}", r.name),
             Err(e) => {
                 ok = false;
-                eprintln!("{}: {e}", if r.name.is_empty() { r.file.display().to_string() } else { r.name });
+                eprintln!(
+                    "{}: {e}",
+                    if r.name.is_empty() {
+                        r.file.display().to_string()
+                    } else {
+                        r.name
+                    }
+                );
             }
         }
     }
-    if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 /// Fires `shutdown` on SIGINT or SIGTERM; pipelines then flush and commit.

@@ -99,7 +99,8 @@ impl Batch {
 
     /// Iterates header (name, value) pairs of record `i`.
     pub fn headers(&self, i: usize) -> impl Iterator<Item = (&[u8], &[u8])> {
-        let mut rest = &self.headers[self.header_offsets[i] as usize..self.header_offsets[i + 1] as usize];
+        let mut rest =
+            &self.headers[self.header_offsets[i] as usize..self.header_offsets[i + 1] as usize];
         std::iter::from_fn(move || {
             if rest.is_empty() {
                 return None;
@@ -116,9 +117,11 @@ impl Batch {
 
     /// Adds a header to the record being built; call before `commit_value`/`push`.
     pub fn push_header(&mut self, name: &[u8], value: &[u8]) {
-        self.headers.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        self.headers
+            .extend_from_slice(&(name.len() as u16).to_le_bytes());
         self.headers.extend_from_slice(name);
-        self.headers.extend_from_slice(&(value.len() as u32).to_le_bytes());
+        self.headers
+            .extend_from_slice(&(value.len() as u32).to_le_bytes());
         self.headers.extend_from_slice(value);
     }
 
@@ -129,7 +132,11 @@ impl Batch {
         self.headers.clear();
         self.timestamps.clear();
         self.positions.clear();
-        for offsets in [&mut self.value_offsets, &mut self.key_offsets, &mut self.header_offsets] {
+        for offsets in [
+            &mut self.value_offsets,
+            &mut self.key_offsets,
+            &mut self.header_offsets,
+        ] {
             offsets.clear();
             offsets.push(0);
         }
@@ -158,7 +165,10 @@ mod tests {
         assert_eq!(b.value(1), b"second");
         assert_eq!(b.key(0), Some(&b"k1"[..]));
         assert_eq!(b.key(1), None);
-        assert_eq!(b.headers(0).collect::<Vec<_>>(), vec![(&b"h"[..], &b"v"[..])]);
+        assert_eq!(
+            b.headers(0).collect::<Vec<_>>(),
+            vec![(&b"h"[..], &b"v"[..])]
+        );
         assert_eq!(b.headers(1).count(), 0);
         assert_eq!((b.position(1), b.timestamp(1)), (8, 11));
         b.clear();

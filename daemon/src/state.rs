@@ -14,12 +14,23 @@ pub struct Positions(pub BTreeMap<String, u64>);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
-    #[error("cannot read state `{path}`: {source}; fix or remove the file (removing it replays the source from the start)")]
-    Read { path: PathBuf, source: std::io::Error },
+    #[error(
+        "cannot read state `{path}`: {source}; fix or remove the file (removing it replays the source from the start)"
+    )]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("state `{path}` is corrupt: {source}; remove it to replay the source from the start")]
-    Corrupt { path: PathBuf, source: serde_json::Error },
+    Corrupt {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
     #[error("cannot write state `{path}`: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// Where one pipeline keeps its positions.
@@ -30,7 +41,9 @@ pub struct StateStore {
 
 impl StateStore {
     pub fn new(state_dir: &Path, pipeline: &str) -> Self {
-        Self { path: state_dir.join(pipeline).join("positions.json") }
+        Self {
+            path: state_dir.join(pipeline).join("positions.json"),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -39,10 +52,15 @@ impl StateStore {
 
     pub fn load(&self) -> Result<Positions, StateError> {
         match std::fs::read(&self.path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|source| StateError::Corrupt { path: self.path.clone(), source }),
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| StateError::Corrupt {
+                path: self.path.clone(),
+                source,
+            }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Positions::default()),
-            Err(source) => Err(StateError::Read { path: self.path.clone(), source }),
+            Err(source) => Err(StateError::Read {
+                path: self.path.clone(),
+                source,
+            }),
         }
     }
 
@@ -57,7 +75,10 @@ impl StateStore {
             std::fs::rename(&tmp, &self.path)?;
             std::fs::File::open(dir)?.sync_all()
         };
-        write().map_err(|source| StateError::Write { path: self.path.clone(), source })
+        write().map_err(|source| StateError::Write {
+            path: self.path.clone(),
+            source,
+        })
     }
 }
 

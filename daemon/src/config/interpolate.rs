@@ -39,9 +39,13 @@ fn walk(
             if !s.as_str().contains('$') {
                 return Ok(());
             }
-            let (value, from_env) = expand(s.as_str(), env).map_err(|(message, hint)| {
-                InterpolationError { key: path, span: *s.span(), message, hint }
-            })?;
+            let (value, from_env) =
+                expand(s.as_str(), env).map_err(|(message, hint)| InterpolationError {
+                    key: path,
+                    span: *s.span(),
+                    message,
+                    hint,
+                })?;
             if from_env {
                 if let Some(m) = s.span().start() {
                     secrets.insert((m.line(), m.column()));
@@ -54,7 +58,11 @@ fn walk(
         }
         Node::Mapping(m) => {
             for (k, v) in m.iter_mut() {
-                let child = if path.is_empty() { k.to_string() } else { format!("{path}.{}", k.as_str()) };
+                let child = if path.is_empty() {
+                    k.to_string()
+                } else {
+                    format!("{path}.{}", k.as_str())
+                };
                 walk(v, child, env, secrets)?;
             }
             Ok(())
@@ -133,9 +141,18 @@ mod tests {
 
     #[test]
     fn expands_variables_defaults_and_escapes() {
-        assert_eq!(expand("s3://${BUCKET}/x", &env).unwrap(), ("s3://lake/x".into(), true));
-        assert_eq!(expand("${NOPE:-dflt}", &env).unwrap(), ("dflt".into(), false));
-        assert_eq!(expand("a $${B} $5", &env).unwrap(), ("a ${B} $5".into(), false));
+        assert_eq!(
+            expand("s3://${BUCKET}/x", &env).unwrap(),
+            ("s3://lake/x".into(), true)
+        );
+        assert_eq!(
+            expand("${NOPE:-dflt}", &env).unwrap(),
+            ("dflt".into(), false)
+        );
+        assert_eq!(
+            expand("a $${B} $5", &env).unwrap(),
+            ("a ${B} $5".into(), false)
+        );
     }
 
     #[test]

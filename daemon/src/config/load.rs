@@ -24,26 +24,37 @@ pub fn parse_pipeline(
     text: &str,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<(PipelineConfig, Node), ConfigErrors> {
-    let options = LoaderOptions::default().error_on_duplicate_keys(true).toplevel_mapping();
-    let mut node = marked_yaml::parse_yaml_with_options(0, text, options)
-        .map_err(|e| yaml_error(path, e))?;
+    let options = LoaderOptions::default()
+        .error_on_duplicate_keys(true)
+        .toplevel_mapping();
+    let mut node =
+        marked_yaml::parse_yaml_with_options(0, text, options).map_err(|e| yaml_error(path, e))?;
     let mut secrets = Secrets::new();
     interpolate(&mut node, env, &mut secrets).map_err(|e| {
-        ConfigError::new(path, e.key, e.message).at(&e.span).hint(e.hint)
+        ConfigError::new(path, e.key, e.message)
+            .at(&e.span)
+            .hint(e.hint)
     })?;
+    let original = node.clone();
     retag(&mut node, "source");
     let config = marked_yaml::from_node::<PipelineConfig>(&node)
-        .map_err(|e| model_error(path, &node, &secrets, e))?;
-    Ok((config, node))
+        .map_err(|e| model_error(path, &original, &secrets, e))?;
+    Ok((config, original))
 }
 
 /// Rewrites `key: {type: T, ...rest}` into `key: {T: {...rest}}`, the externally tagged
 /// form serde reads without buffering (buffering would lose locations and number
 /// coercion). Spans are kept: the new tag key carries the span of the `type` value.
 fn retag(root: &mut Node, key: &str) {
-    let Some(section) = root.as_mapping_mut().and_then(|m| m.get_mut(key)) else { return };
-    let Some(map) = section.as_mapping_mut() else { return };
-    let Some(tag) = map.remove("type") else { return };
+    let Some(section) = root.as_mapping_mut().and_then(|m| m.get_mut(key)) else {
+        return;
+    };
+    let Some(map) = section.as_mapping_mut() else {
+        return;
+    };
+    let Some(tag) = map.remove("type") else {
+        return;
+    };
     let Node::Scalar(tag) = tag else { return };
     let span = *map.span();
     let rest = std::mem::replace(map, marked_yaml::types::MarkedMappingNode::new_empty(span));
@@ -55,7 +66,10 @@ fn retag(root: &mut Node, key: &str) {
 fn yaml_error(path: &Path, e: LoadError) -> ConfigError {
     use LoadError::*;
     let (mark, message) = match &e {
-        TopLevelMustBeMapping(m) => (*m, "the file must be a YAML mapping of pipeline keys".to_string()),
+        TopLevelMustBeMapping(m) => (
+            *m,
+            "the file must be a YAML mapping of pipeline keys".to_string(),
+        ),
         ScanError(m, scan) => (*m, format!("invalid YAML: {}", scan.info())),
         DuplicateKey(d) => (
             *d.key.span().start().expect("loader marks keys"),
@@ -79,7 +93,7 @@ fn model_error(
     e: marked_yaml::FromNodeError,
 ) -> ConfigError {
     use marked_yaml::Error;
-    let key = e.path().unwrap_or("").trim_start_matches('.').to_string();
+    let key = untag(e.path().unwrap_or("").trim_start_matches('.'));
     let key = if key == "?" { String::new() } else { key };
     let (message, hint, span) = match &*e {
         Error::UnknownFieldError(field, expected, _) => {
@@ -90,9 +104,17 @@ fn model_error(
             } else {
                 format!("{key}.{field}")
             };
-            let expected = expected.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ");
+            let expected = expected
+                .iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
             let span = locate(root, &full).map(|n| *n.span());
-            (format!("unknown key `{field}`"), format!("valid keys here: {expected}"), span)
+            (
+                format!("unknown key `{field}`"),
+                format!("valid keys here: {expected}"),
+                span,
+            )
         }
         other => {
             let span = other
@@ -102,17 +124,34 @@ fn model_error(
             let secret = span
                 .and_then(|s| s.start().map(|m| (m.line(), m.column())))
                 .is_some_and(|loc| secrets.contains(&loc));
+            let text = other.to_string();
             let message = if secret {
                 "the value taken from the environment is not valid here (value hidden)".to_string()
+            } else if let Some(rest) = text.strip_prefix("unknown variant ") {
+                format!(
+                    "unknown value {}",
+                    rest.replacen(", expected", "; expected", 1)
+                )
             } else {
-                other.to_string().replace("Value was", "value is")
+                text.replace("Value was", "value is")
             };
-            (message, "see docs/pipeline-reference.md for this key".to_string(), span)
+            (
+                message,
+                "see docs/pipeline-reference.md for this key".to_string(),
+                span,
+            )
         }
     };
     let key = match &*e {
         Error::UnknownFieldError(field, _, _) if !key.ends_with(field.as_str()) => {
-            if key.is_empty() { field.clone() } else { format!("{key}.{field}") }
+            if key.is_empty() {
+                field.clone()
+            } else {
+                format!("{key}.{field}")
+            }
+        }
+        Error::Other(m, _) if key == "source" && m.starts_with("unknown variant") => {
+            "source.type".to_string()
         }
         _ => key,
     };
@@ -121,6 +160,18 @@ fn model_error(
         err = err.at(&span);
     }
     err
+}
+
+/// Maps a path through a retagged section back to the file's keys:
+/// `source.file.path` is `source.path` in the file.
+fn untag(path: &str) -> String {
+    match path.strip_prefix("source.") {
+        Some(rest) => match rest.split_once('.') {
+            Some((_variant, key)) => format!("source.{key}"),
+            None => "source".to_string(),
+        },
+        None => path.to_string(),
+    }
 }
 
 /// Finds the node at a dotted key path (`sink.buffer.max_bytes`, `transforms[0].plugin`).

@@ -25,7 +25,8 @@ pub struct PipelineSpec {
     pub on_error: OnErrorConfig,
 }
 
-const DEFAULT_ERROR_PREFIX: &str = "errors/!{error:type}/!{timestamp:yyyy}/!{timestamp:MM}/!{timestamp:dd}/";
+const DEFAULT_ERROR_PREFIX: &str =
+    "errors/!{error:type}/!{timestamp:yyyy}/!{timestamp:MM}/!{timestamp:dd}/";
 
 /// Loads and validates the pipeline file at `path`.
 pub fn validate(path: &Path) -> Result<PipelineSpec, ConfigErrors> {
@@ -42,32 +43,67 @@ struct Checker<'a> {
 impl Checker<'_> {
     fn fail(&mut self, key: &str, message: impl Into<String>, hint: impl Into<String>) {
         let mut e = ConfigError::new(self.file, key, message).hint(hint);
-        if let Some(node) = locate(self.root, key) {
-            e = e.at(node.span());
+        // An unset key is reported at its closest written parent.
+        let mut at = key;
+        loop {
+            if let Some(node) = locate(self.root, at) {
+                e = e.at(node.span());
+                break;
+            }
+            match at.rsplit_once('.') {
+                Some((parent, _)) => at = parent,
+                None => break,
+            }
         }
         self.errors.push(e);
     }
 }
 
 /// Validates an already-parsed pipeline; `root` locates errors in the file.
-pub fn check(path: &Path, config: &PipelineConfig, root: &Node) -> Result<PipelineSpec, ConfigErrors> {
+pub fn check(
+    path: &Path,
+    config: &PipelineConfig,
+    root: &Node,
+) -> Result<PipelineSpec, ConfigErrors> {
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let mut c = Checker { file: path, root, errors: Vec::new() };
+    let mut c = Checker {
+        file: path,
+        root,
+        errors: Vec::new(),
+    };
 
     if config.api_version != "weir/v1" {
-        c.fail("apiVersion", format!("unknown apiVersion `{}`", config.api_version), "use `weir/v1`");
+        c.fail(
+            "apiVersion",
+            format!("unknown apiVersion `{}`", config.api_version),
+            "use `weir/v1`",
+        );
     }
-    if config.name.is_empty() || !config.name.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_') {
-        c.fail("name", format!("`{}` is not a valid pipeline name", config.name), "use letters, digits, `-` and `_`");
+    if config.name.is_empty()
+        || !config
+            .name
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
+    {
+        c.fail(
+            "name",
+            format!("`{}` is not a valid pipeline name", config.name),
+            "use letters, digits, `-` and `_`",
+        );
     }
-    let source = config.source.validate(&base).map_err(|e| c.fail(&format!("source.{}", e.key), e.message, e.hint)).ok();
+    let source = config
+        .source
+        .validate(&base)
+        .map_err(|e| c.fail(&format!("source.{}", e.key), e.message, e.hint))
+        .ok();
     let schema = config.schema.as_ref().and_then(|s| {
         let registry_dir = match &s.registry {
             Some(dir) => base.join(dir),
             None if base.join("schemas").is_dir() => base.join("schemas"),
             None => base.join("../schemas"),
         };
-        let resolved = LocalRegistry::open(&registry_dir).and_then(|r| r.resolve(&s.subject, s.version.as_deref()));
+        let resolved = LocalRegistry::open(&registry_dir)
+            .and_then(|r| r.resolve(&s.subject, s.version.as_deref()));
         match resolved {
             Ok(schema) => Some(Arc::new(schema)),
             Err(e) => {
@@ -76,14 +112,26 @@ pub fn check(path: &Path, config: &PipelineConfig, root: &Node) -> Result<Pipeli
                     crate::schema::SchemaError::NoVersion { .. } => "schema.version",
                     _ => "schema.subject",
                 };
-                let key = if locate(root, key).is_some() { key } else { "schema" };
-                c.fail(key, e.to_string(), "add the schema file as <registry>/<subject>/<version>.json or .avsc");
+                let key = if locate(root, key).is_some() {
+                    key
+                } else {
+                    "schema"
+                };
+                c.fail(
+                    key,
+                    e.to_string(),
+                    "add the schema file as <registry>/<subject>/<version>.json or .avsc",
+                );
                 None
             }
         }
     });
     if !config.transforms.is_empty() {
-        c.fail("transforms", "Wasm transforms are not available in this version of Weir", "remove the steps or set `transforms: []`");
+        c.fail(
+            "transforms",
+            "Wasm transforms are not available in this version of Weir",
+            "remove the steps or set `transforms: []`",
+        );
     }
     let sink = sink_spec(&mut c, config, &base, schema.as_deref());
     if !c.errors.is_empty() {
@@ -100,61 +148,139 @@ pub fn check(path: &Path, config: &PipelineConfig, root: &Node) -> Result<Pipeli
     })
 }
 
-fn sink_spec(c: &mut Checker<'_>, config: &PipelineConfig, base: &Path, schema: Option<&Schema>) -> Option<SinkSpec> {
+fn sink_spec(
+    c: &mut Checker<'_>,
+    config: &PipelineConfig,
+    base: &Path,
+    schema: Option<&Schema>,
+) -> Option<SinkSpec> {
     let s = &config.sink;
     let location = parse_location(&s.url, base, &s.s3)
-        .map_err(|msg| c.fail("sink.url", msg, "use s3://bucket/root, file:///absolute/dir or a directory path"))
+        .map_err(|msg| {
+            c.fail(
+                "sink.url",
+                msg,
+                "use s3://bucket/root, file:///absolute/dir or a directory path",
+            )
+        })
         .ok();
-    if s.format == Format::Parquet && schema.is_none() {
-        c.fail("sink.format", "Parquet output needs a schema to fix its columns", "add `schema:` with a subject, or use `format: jsonl`");
+    if s.format == Format::Parquet && config.schema.is_none() {
+        c.fail(
+            "sink.format",
+            "Parquet output needs a schema to fix its columns",
+            "add `schema:` with a subject, or use `format: jsonl`",
+        );
     }
     let compression = s.compression.unwrap_or(match s.format {
         Format::Parquet => Compression::Zstd,
         Format::Jsonl => Compression::None,
     });
     if s.format == Format::Jsonl && compression == Compression::Snappy {
-        c.fail("sink.compression", "JSON lines cannot be snappy-compressed", "use `none`, `gzip` or `zstd`");
+        c.fail(
+            "sink.compression",
+            "JSON lines cannot be snappy-compressed",
+            "use `none`, `gzip` or `zstd`",
+        );
     }
     if s.row_group_rows == Some(0) {
-        c.fail("sink.row_group_rows", "must be at least 1", "remove it for the default of 122880");
+        c.fail(
+            "sink.row_group_rows",
+            "must be at least 1",
+            "remove it for the default of 122880",
+        );
     }
     let prefix = Template::compile(&s.prefix, TemplateKind::Data)
-        .map_err(|m| c.fail("sink.prefix", m, "see the prefix section of docs/pipeline-reference.md"))
+        .map_err(|m| {
+            c.fail(
+                "sink.prefix",
+                m,
+                "see the prefix section of docs/pipeline-reference.md",
+            )
+        })
         .ok();
-    let error_prefix = Template::compile(s.error_prefix.as_deref().unwrap_or(DEFAULT_ERROR_PREFIX), TemplateKind::Error)
-        .map_err(|m| c.fail("sink.error_prefix", m, "e.g. errors/!{error:type}/!{timestamp:yyyy}/"))
-        .ok();
+    let error_prefix = Template::compile(
+        s.error_prefix.as_deref().unwrap_or(DEFAULT_ERROR_PREFIX),
+        TemplateKind::Error,
+    )
+    .map_err(|m| {
+        c.fail(
+            "sink.error_prefix",
+            m,
+            "e.g. errors/!{error:type}/!{timestamp:yyyy}/",
+        )
+    })
+    .ok();
     if let (Some(p), Some(schema)) = (&prefix, schema) {
         for field in p.fields() {
             if !schema_has(schema, &field) {
-                c.fail("sink.prefix", format!("`!{{field:{field}}}` is not a field of schema `{}`", schema.subject), "use a field the schema defines");
+                c.fail(
+                    "sink.prefix",
+                    format!(
+                        "`!{{field:{field}}}` is not a field of schema `{}`",
+                        schema.subject
+                    ),
+                    "use a field the schema defines",
+                );
             }
         }
     }
-    let time_source = s.time.source.unwrap_or(if s.time.field.is_some() { TimeSource::Event } else { TimeSource::Arrival });
+    let time_source = s.time.source.unwrap_or(if s.time.field.is_some() {
+        TimeSource::Event
+    } else {
+        TimeSource::Arrival
+    });
     let time_field = match (time_source, &s.time.field) {
         (TimeSource::Event, None) => {
-            c.fail("sink.time.source", "event time needs `field`", "add `field: <dotted path of the event-time field>` or use `source: arrival`");
+            c.fail(
+                "sink.time.source",
+                "event time needs `field`",
+                "add `field: <dotted path of the event-time field>` or use `source: arrival`",
+            );
             None
         }
         (TimeSource::Event, Some(f)) => {
             if let Some(schema) = schema.filter(|s| !schema_has(s, f)) {
-                c.fail("sink.time.field", format!("`{f}` is not a field of schema `{}`", schema.subject), "name the event-time field of the schema");
+                c.fail(
+                    "sink.time.field",
+                    format!("`{f}` is not a field of schema `{}`", schema.subject),
+                    "name the event-time field of the schema",
+                );
             }
             Some(f.split('.').map(str::to_string).collect())
         }
         (TimeSource::Arrival, _) => None,
     };
-    let timezone = s.time.timezone.as_deref().unwrap_or("UTC").parse::<chrono_tz::Tz>()
-        .map_err(|_| c.fail("sink.time.timezone", format!("unknown time zone `{}`", s.time.timezone.as_deref().unwrap_or_default()), "use an IANA name such as UTC or Europe/Paris"))
+    let timezone = s
+        .time
+        .timezone
+        .as_deref()
+        .unwrap_or("UTC")
+        .parse::<chrono_tz::Tz>()
+        .map_err(|_| {
+            c.fail(
+                "sink.time.timezone",
+                format!(
+                    "unknown time zone `{}`",
+                    s.time.timezone.as_deref().unwrap_or_default()
+                ),
+                "use an IANA name such as UTC or Europe/Paris",
+            )
+        })
         .ok();
-    for (key, zero) in [("sink.buffer.interval", s.buffer.interval.0.is_zero()), ("sink.buffer.idle", s.buffer.idle.0.is_zero())] {
+    for (key, zero) in [
+        ("sink.buffer.interval", s.buffer.interval.0.is_zero()),
+        ("sink.buffer.idle", s.buffer.idle.0.is_zero()),
+    ] {
         if zero {
             c.fail(key, "must be longer than zero", "e.g. 30s");
         }
     }
     if s.buffer.max_records == 0 {
-        c.fail("sink.buffer.max_records", "must be at least 1", "e.g. 100000");
+        c.fail(
+            "sink.buffer.max_records",
+            "must be at least 1",
+            "e.g. 100000",
+        );
     }
     Some(SinkSpec {
         location: location?,
@@ -173,7 +299,9 @@ fn sink_spec(c: &mut Checker<'_>, config: &PipelineConfig, base: &Path, schema: 
 fn schema_has(schema: &Schema, dotted: &str) -> bool {
     let mut fields = schema.arrow.fields().clone();
     for (i, part) in dotted.split('.').enumerate() {
-        let Some((_, f)) = fields.find(part) else { return false };
+        let Some((_, f)) = fields.find(part) else {
+            return false;
+        };
         match f.data_type() {
             arrow_schema::DataType::Struct(children) => fields = children.clone(),
             _ => return i + 1 == dotted.split('.').count(),
@@ -182,14 +310,22 @@ fn schema_has(schema: &Schema, dotted: &str) -> bool {
     true
 }
 
-fn parse_location(url: &str, base: &Path, s3: &super::model::S3Config) -> Result<crate::sink::spec::Location, String> {
+fn parse_location(
+    url: &str,
+    base: &Path,
+    s3: &super::model::S3Config,
+) -> Result<crate::sink::spec::Location, String> {
     use crate::sink::spec::Location;
     if let Some(rest) = url.strip_prefix("s3://") {
         let (bucket, root) = rest.split_once('/').unwrap_or((rest, ""));
         if bucket.is_empty() {
             return Err(format!("`{url}` names no bucket"));
         }
-        return Ok(Location::S3 { bucket: bucket.into(), root: root.trim_matches('/').into(), settings: s3.clone() });
+        return Ok(Location::S3 {
+            bucket: bucket.into(),
+            root: root.trim_matches('/').into(),
+            settings: s3.clone(),
+        });
     }
     if let Some(path) = url.strip_prefix("file://") {
         if !path.starts_with('/') {

@@ -12,9 +12,9 @@ use serde_json::Value;
 use crate::config::{ErrorAction, Format, OnErrorConfig};
 use crate::record::Batch;
 use crate::schema::Schema;
+use crate::sink::spec::SinkSpec;
 use crate::sink::template::{RenderInput, lookup};
 use crate::sink::{DeadLetter, ErrorKind, Group, GroupData, Routed};
-use crate::sink::spec::SinkSpec;
 
 /// Why the pipeline must stop: a record whose error kind is set to `stop`.
 #[derive(Debug)]
@@ -42,15 +42,36 @@ struct Accepted {
 }
 
 impl Decoder {
-    pub fn new(pipeline: &str, schema: Option<Arc<Schema>>, sink: Arc<SinkSpec>, on_error: OnErrorConfig) -> Self {
-        Self { pipeline: pipeline.into(), schema, sink, on_error, scratch: String::new(), prefixes: HashMap::new() }
+    pub fn new(
+        pipeline: &str,
+        schema: Option<Arc<Schema>>,
+        sink: Arc<SinkSpec>,
+        on_error: OnErrorConfig,
+    ) -> Self {
+        Self {
+            pipeline: pipeline.into(),
+            schema,
+            sink,
+            on_error,
+            scratch: String::new(),
+            prefixes: HashMap::new(),
+        }
     }
 
     /// Routes one batch. With `Err`, the routed part holds the records before the stop.
     pub fn decode(&mut self, batch: &Batch) -> (Routed, Option<StopAt>) {
         self.prefixes.clear();
-        let mut accepted = Accepted { values: Vec::with_capacity(batch.len()), raw: Vec::with_capacity(batch.len()), prefix: Vec::with_capacity(batch.len()) };
-        let mut routed = Routed { partition: batch.partition.clone(), next_position: batch.next_position, data: Vec::new(), dead_letters: Vec::new() };
+        let mut accepted = Accepted {
+            values: Vec::with_capacity(batch.len()),
+            raw: Vec::with_capacity(batch.len()),
+            prefix: Vec::with_capacity(batch.len()),
+        };
+        let mut routed = Routed {
+            partition: batch.partition.clone(),
+            next_position: batch.next_position,
+            data: Vec::new(),
+            dead_letters: Vec::new(),
+        };
         let mut dead: HashMap<String, Group> = HashMap::new();
         let mut stop = None;
         for i in 0..batch.len() {
@@ -69,16 +90,33 @@ impl Decoder {
         (routed, stop)
     }
 
-    fn accept(&mut self, batch: &Batch, i: usize, out: &mut Accepted) -> Result<(), (ErrorKind, String)> {
-        let value: Value = serde_json::from_slice(batch.value(i)).map_err(|e| (ErrorKind::InvalidJson, e.to_string()))?;
+    fn accept(
+        &mut self,
+        batch: &Batch,
+        i: usize,
+        out: &mut Accepted,
+    ) -> Result<(), (ErrorKind, String)> {
+        let value: Value = serde_json::from_slice(batch.value(i))
+            .map_err(|e| (ErrorKind::InvalidJson, e.to_string()))?;
         if let Some(schema) = &self.schema {
-            schema.validate(&value).map_err(|r| (ErrorKind::SchemaMismatch, r))?;
+            schema
+                .validate(&value)
+                .map_err(|r| (ErrorKind::SchemaMismatch, r))?;
         }
-        let time = self.record_time(&value, batch.timestamp(i)).map_err(|r| (ErrorKind::PartitionFailed, r))?;
+        let time = self
+            .record_time(&value, batch.timestamp(i))
+            .map_err(|r| (ErrorKind::PartitionFailed, r))?;
         self.scratch.clear();
         self.sink
             .prefix
-            .render(&mut self.scratch, &RenderInput { time, record: Some(&value), error_type: None })
+            .render(
+                &mut self.scratch,
+                &RenderInput {
+                    time,
+                    record: Some(&value),
+                    error_type: None,
+                },
+            )
             .map_err(|r| (ErrorKind::PartitionFailed, r))?;
         let next = self.prefixes.len() as u32;
         let index = match self.prefixes.get(self.scratch.as_str()) {
@@ -94,27 +132,49 @@ impl Decoder {
         Ok(())
     }
 
-    fn record_time(&self, value: &Value, arrival_ms: i64) -> Result<chrono::DateTime<chrono_tz::Tz>, String> {
+    fn record_time(
+        &self,
+        value: &Value,
+        arrival_ms: i64,
+    ) -> Result<chrono::DateTime<chrono_tz::Tz>, String> {
         let tz = self.sink.timezone;
         let Some(path) = &self.sink.time_field else {
-            return Ok(tz.timestamp_millis_opt(arrival_ms).single().expect("arrival time in range"));
+            return Ok(tz
+                .timestamp_millis_opt(arrival_ms)
+                .single()
+                .expect("arrival time in range"));
         };
         let field = || path.join(".");
         match lookup(value, path) {
             Some(Value::String(s)) => chrono::DateTime::parse_from_rfc3339(s)
                 .map(|t| t.with_timezone(&tz))
-                .map_err(|_| format!("event time `{}` = `{s}` is not an RFC 3339 timestamp", field())),
+                .map_err(|_| {
+                    format!(
+                        "event time `{}` = `{s}` is not an RFC 3339 timestamp",
+                        field()
+                    )
+                }),
             Some(Value::Number(n)) => n
                 .as_i64()
                 .and_then(|ms| tz.timestamp_millis_opt(ms).single())
                 .ok_or_else(|| format!("event time `{}` = {n} is not epoch milliseconds", field())),
-            Some(_) => Err(format!("event time `{}` must be a string or a number", field())),
+            Some(_) => Err(format!(
+                "event time `{}` must be a string or a number",
+                field()
+            )),
             None => Err(format!("event time `{}` is missing", field())),
         }
     }
 
     /// Applies the configured action; returns `Some` when the pipeline must stop.
-    fn reject(&mut self, batch: &Batch, i: usize, kind: ErrorKind, reason: &str, dead: &mut HashMap<String, Group>) -> Option<StopAt> {
+    fn reject(
+        &mut self,
+        batch: &Batch,
+        i: usize,
+        kind: ErrorKind,
+        reason: &str,
+        dead: &mut HashMap<String, Group>,
+    ) -> Option<StopAt> {
         let action = match kind {
             ErrorKind::InvalidJson => self.on_error.invalid_json,
             ErrorKind::SchemaMismatch => self.on_error.schema_mismatch,
@@ -123,14 +183,30 @@ impl Decoder {
         let position = batch.position(i);
         match action {
             ErrorAction::Drop => None,
-            ErrorAction::Stop => Some(StopAt { position, kind, reason: reason.to_string() }),
+            ErrorAction::Stop => Some(StopAt {
+                position,
+                kind,
+                reason: reason.to_string(),
+            }),
             ErrorAction::DeadLetter => {
                 let arrival = batch.timestamp(i);
-                let time = self.sink.timezone.timestamp_millis_opt(arrival).single().expect("arrival time in range");
+                let time = self
+                    .sink
+                    .timezone
+                    .timestamp_millis_opt(arrival)
+                    .single()
+                    .expect("arrival time in range");
                 let mut prefix = String::new();
                 self.sink
                     .error_prefix
-                    .render(&mut prefix, &RenderInput { time, record: None, error_type: Some(kind.as_str()) })
+                    .render(
+                        &mut prefix,
+                        &RenderInput {
+                            time,
+                            record: None,
+                            error_type: Some(kind.as_str()),
+                        },
+                    )
                     .expect("error prefixes only use time and error type");
                 let group = dead.entry(prefix.clone()).or_insert_with(|| Group {
                     prefix,
@@ -139,8 +215,19 @@ impl Decoder {
                     first_position: position,
                     last_position: position,
                 });
-                let GroupData::Lines(lines) = &mut group.data else { unreachable!("dead letters are lines") };
-                DeadLetter::new(kind, reason, &self.pipeline, &batch.partition, position, arrival, batch.value(i)).write_line(lines);
+                let GroupData::Lines(lines) = &mut group.data else {
+                    unreachable!("dead letters are lines")
+                };
+                DeadLetter::new(
+                    kind,
+                    reason,
+                    &self.pipeline,
+                    &batch.partition,
+                    position,
+                    arrival,
+                    batch.value(i),
+                )
+                .write_line(lines);
                 group.records += 1;
                 group.last_position = position;
                 None
@@ -148,7 +235,14 @@ impl Decoder {
         }
     }
 
-    fn build_groups(&mut self, batch: &Batch, accepted: Accepted, prefixes: &HashMap<String, u32>, routed: &mut Routed, dead: &mut HashMap<String, Group>) {
+    fn build_groups(
+        &mut self,
+        batch: &Batch,
+        accepted: Accepted,
+        prefixes: &HashMap<String, u32>,
+        routed: &mut Routed,
+        dead: &mut HashMap<String, Group>,
+    ) {
         if accepted.values.is_empty() {
             return;
         }
@@ -162,8 +256,16 @@ impl Decoder {
                 for (k, &i) in accepted.raw.iter().enumerate() {
                     let ix = accepted.prefix[k] as usize;
                     let position = batch.position(i);
-                    let g = groups[ix].get_or_insert_with(|| Group { prefix: names[ix].to_string(), data: GroupData::Lines(Vec::new()), records: 0, first_position: position, last_position: position });
-                    let GroupData::Lines(lines) = &mut g.data else { unreachable!() };
+                    let g = groups[ix].get_or_insert_with(|| Group {
+                        prefix: names[ix].to_string(),
+                        data: GroupData::Lines(Vec::new()),
+                        records: 0,
+                        first_position: position,
+                        last_position: position,
+                    });
+                    let GroupData::Lines(lines) = &mut g.data else {
+                        unreachable!()
+                    };
                     lines.extend_from_slice(batch.value(i));
                     lines.push(b'\n');
                     g.records += 1;
@@ -181,9 +283,23 @@ impl Decoder {
     /// Converts accepted values to one Arrow batch. Values the schema validator passed
     /// but Arrow cannot hold (e.g. an integer beyond i64) are isolated one by one and
     /// dead-lettered; `keep` lists the accepted indexes that made it.
-    fn to_arrow(&mut self, batch: &Batch, accepted: &Accepted, dead: &mut HashMap<String, Group>) -> (Option<RecordBatch>, Vec<usize>) {
-        let schema = self.schema.as_ref().expect("parquet sinks have a schema").arrow.clone();
-        let decoder = || arrow_json::ReaderBuilder::new(schema.clone()).build_decoder().expect("schema-derived decoders build");
+    fn to_arrow(
+        &mut self,
+        batch: &Batch,
+        accepted: &Accepted,
+        dead: &mut HashMap<String, Group>,
+    ) -> (Option<RecordBatch>, Vec<usize>) {
+        let schema = self
+            .schema
+            .as_ref()
+            .expect("parquet sinks have a schema")
+            .arrow
+            .clone();
+        let decoder = || {
+            arrow_json::ReaderBuilder::new(schema.clone())
+                .build_decoder()
+                .expect("schema-derived decoders build")
+        };
         let mut d = decoder();
         if d.serialize(&accepted.values).is_ok() {
             if let Ok(rows) = d.flush() {
@@ -194,14 +310,23 @@ impl Decoder {
         let mut good = decoder();
         for (k, value) in accepted.values.iter().enumerate() {
             let mut probe = decoder();
-            match probe.serialize(std::slice::from_ref(value)).and_then(|_| probe.flush()) {
+            match probe
+                .serialize(std::slice::from_ref(value))
+                .and_then(|_| probe.flush())
+            {
                 Ok(_) => {
                     good.serialize(std::slice::from_ref(value)).expect("probed");
                     keep.push(k);
                 }
                 Err(e) => {
                     let reason = format!("cannot be stored in the schema's column types: {e}");
-                    let _ = self.reject(batch, accepted.raw[k], ErrorKind::SchemaMismatch, &reason, dead);
+                    let _ = self.reject(
+                        batch,
+                        accepted.raw[k],
+                        ErrorKind::SchemaMismatch,
+                        &reason,
+                        dead,
+                    );
                 }
             }
         }
@@ -209,7 +334,14 @@ impl Decoder {
     }
 }
 
-fn split_by_prefix(rows: Option<RecordBatch>, keep: &[usize], accepted: &Accepted, batch: &Batch, names: &[&str], routed: &mut Routed) {
+fn split_by_prefix(
+    rows: Option<RecordBatch>,
+    keep: &[usize],
+    accepted: &Accepted,
+    batch: &Batch,
+    names: &[&str],
+    routed: &mut Routed,
+) {
     let Some(rows) = rows else { return };
     let mut per_prefix: Vec<Vec<u32>> = vec![Vec::new(); names.len()];
     for (row, &k) in keep.iter().enumerate() {
@@ -219,15 +351,28 @@ fn split_by_prefix(rows: Option<RecordBatch>, keep: &[usize], accepted: &Accepte
         if rows_of.is_empty() {
             continue;
         }
-        let positions = rows_of.iter().map(|r| batch.position(accepted.raw[keep[*r as usize]]));
+        let positions = rows_of
+            .iter()
+            .map(|r| batch.position(accepted.raw[keep[*r as usize]]));
         let (first, last) = positions.fold((u64::MAX, 0), |(lo, hi), p| (lo.min(p), hi.max(p)));
         let data = if rows_of.len() == rows.num_rows() {
             rows.clone()
         } else {
             let indices = UInt32Array::from(rows_of);
-            let columns = rows.columns().iter().map(|c| arrow_select::take::take(c, &indices, None)).collect::<Result<Vec<_>, _>>().expect("indices are in range");
+            let columns = rows
+                .columns()
+                .iter()
+                .map(|c| arrow_select::take::take(c, &indices, None))
+                .collect::<Result<Vec<_>, _>>()
+                .expect("indices are in range");
             RecordBatch::try_new(rows.schema(), columns).expect("same schema")
         };
-        routed.data.push(Group { prefix: names[ix].to_string(), records: data.num_rows(), data: GroupData::Arrow(data), first_position: first, last_position: last });
+        routed.data.push(Group {
+            prefix: names[ix].to_string(),
+            records: data.num_rows(),
+            data: GroupData::Arrow(data),
+            first_position: first,
+            last_position: last,
+        });
     }
 }

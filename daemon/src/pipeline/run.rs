@@ -30,8 +30,14 @@ pub enum PipelineError {
     /// A bug in Weir; the positions of unwritten records stay uncommitted.
     #[error("internal error in the {stage} stage: {reason}; please report it")]
     Internal { stage: &'static str, reason: String },
-    #[error("stopped at position {position}: {kind} record ({reason}); fix or remove the record, or set on_error to dead_letter, then restart")]
-    Stopped { position: u64, kind: &'static str, reason: String },
+    #[error(
+        "stopped at position {position}: {kind} record ({reason}); fix or remove the record, or set on_error to dead_letter, then restart"
+    )]
+    Stopped {
+        position: u64,
+        kind: &'static str,
+        reason: String,
+    },
 }
 
 /// What a pipeline did before it ended.
@@ -47,18 +53,42 @@ pub async fn run_pipeline(
     shutdown: CancellationToken,
 ) -> Result<PipelineOutcome, (PipelineOutcome, PipelineError)> {
     let location = spec.sink.location_display();
-    let failed = |e: PipelineError| (PipelineOutcome { stats: SinkStats::default(), location: location.clone() }, e);
+    let failed = |e: PipelineError| {
+        (
+            PipelineOutcome {
+                stats: SinkStats::default(),
+                location: location.clone(),
+            },
+            e,
+        )
+    };
     let state = StateStore::new(state_dir, &spec.name);
     let positions = state.load().map_err(|e| failed(e.into()))?;
     let store = open_store(&spec.sink.location).map_err(|e| failed(e.into()))?;
     let schema = spec.schema.as_ref().map(|s| s.arrow.clone());
-    let mut writer = SinkWriter::new(&spec.name, spec.sink.clone(), schema, store, state, positions.clone());
+    let mut writer = SinkWriter::new(
+        &spec.name,
+        spec.sink.clone(),
+        schema,
+        store,
+        state,
+        positions.clone(),
+    );
 
     let source_stop = shutdown.child_token();
     let (batch_tx, mut batch_rx) = mpsc::channel::<Batch>(CHANNEL_DEPTH);
     let (routed_tx, mut routed_rx) = mpsc::channel::<(Routed, Option<StopAt>)>(CHANNEL_DEPTH);
-    let source = tokio::spawn(spec.source.clone().run(positions, batch_tx, source_stop.clone()));
-    let mut decoder = Decoder::new(&spec.name, spec.schema.clone(), spec.sink.clone(), spec.on_error);
+    let source = tokio::spawn(
+        spec.source
+            .clone()
+            .run(positions, batch_tx, source_stop.clone()),
+    );
+    let mut decoder = Decoder::new(
+        &spec.name,
+        spec.schema.clone(),
+        spec.sink.clone(),
+        spec.on_error,
+    );
     let decode = tokio::task::spawn_blocking(move || {
         while let Some(batch) = batch_rx.blocking_recv() {
             let out = decoder.decode(&batch);
@@ -72,14 +102,25 @@ pub async fn run_pipeline(
     let result = drive(&mut writer, &mut routed_rx, &source_stop).await;
     source_stop.cancel();
     drop(routed_rx);
-    let decoded = decode.await.map_err(|e| PipelineError::Internal { stage: "decode", reason: e.to_string() });
-    let source_result = source.await.map_err(|e| PipelineError::Internal { stage: "source", reason: e.to_string() });
+    let decoded = decode.await.map_err(|e| PipelineError::Internal {
+        stage: "decode",
+        reason: e.to_string(),
+    });
+    let source_result = source.await.map_err(|e| PipelineError::Internal {
+        stage: "source",
+        reason: e.to_string(),
+    });
     let flushed = writer.flush_all().await;
-    let outcome = PipelineOutcome { stats: writer.stats, location };
+    let outcome = PipelineOutcome {
+        stats: writer.stats,
+        location,
+    };
     let error = [
         result.err(),
         decoded.err(),
-        source_result.and_then(|r| r.map_err(PipelineError::from)).err(),
+        source_result
+            .and_then(|r| r.map_err(PipelineError::from))
+            .err(),
         flushed.err().map(PipelineError::from),
     ]
     .into_iter()

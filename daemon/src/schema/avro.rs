@@ -59,11 +59,21 @@ fn convert(schema: &Avro) -> Result<(DataType, bool), String> {
         }
         Avro::Map(m) => {
             let (value, null) = convert(&m.types)?;
-            let entries = Fields::from(vec![Field::new("keys", DataType::Utf8, false), Field::new("values", value, null)]);
-            DataType::Map(Arc::new(Field::new("entries", DataType::Struct(entries), false)), false)
+            let entries = Fields::from(vec![
+                Field::new("keys", DataType::Utf8, false),
+                Field::new("values", value, null),
+            ]);
+            DataType::Map(
+                Arc::new(Field::new("entries", DataType::Struct(entries), false)),
+                false,
+            )
         }
         Avro::Record(r) => DataType::Struct(record_fields(r)?),
-        other => return Err(format!("Avro type {other:?} is not supported for JSON records")),
+        other => {
+            return Err(format!(
+                "Avro type {other:?} is not supported for JSON records"
+            ));
+        }
     };
     Ok((t, matches!(schema, Avro::Null)))
 }
@@ -85,18 +95,35 @@ fn check(schema: &Avro, v: &Value, path: &mut String) -> Result<(), String> {
             None => fail("a supported union", path),
         },
         (Avro::Null, Value::Null) | (Avro::Boolean, Value::Bool(_)) => Ok(()),
-        (Avro::Int | Avro::Date, Value::Number(n)) if n.as_i64().is_some_and(|n| i32::try_from(n).is_ok()) => Ok(()),
+        (Avro::Int | Avro::Date, Value::Number(n))
+            if n.as_i64().is_some_and(|n| i32::try_from(n).is_ok()) =>
+        {
+            Ok(())
+        }
         (Avro::Long, Value::Number(n)) if n.is_i64() => Ok(()),
         (Avro::Float | Avro::Double, Value::Number(_)) => Ok(()),
         (Avro::String | Avro::Uuid | Avro::Date, Value::String(_)) => Ok(()),
-        (Avro::TimestampMillis | Avro::TimestampMicros | Avro::LocalTimestampMillis | Avro::LocalTimestampMicros, Value::Number(n))
-            if n.is_i64() => Ok(()),
-        (Avro::TimestampMillis | Avro::TimestampMicros | Avro::LocalTimestampMillis | Avro::LocalTimestampMicros, Value::String(s)) => {
-            chrono::DateTime::parse_from_rfc3339(s)
-                .map(|_| ())
-                .map_err(|_| format!("{path}: `{s}` is not an RFC 3339 timestamp"))
-        }
+        (
+            Avro::TimestampMillis
+            | Avro::TimestampMicros
+            | Avro::LocalTimestampMillis
+            | Avro::LocalTimestampMicros,
+            Value::Number(n),
+        ) if n.is_i64() => Ok(()),
+        (
+            Avro::TimestampMillis
+            | Avro::TimestampMicros
+            | Avro::LocalTimestampMillis
+            | Avro::LocalTimestampMicros,
+            Value::String(s),
+        ) => chrono::DateTime::parse_from_rfc3339(s)
+            .map(|_| ())
+            .map_err(|_| format!("{path}: `{s}` is not an RFC 3339 timestamp")),
         (Avro::Enum(e), Value::String(s)) if e.symbols.contains(s) => Ok(()),
+        (Avro::Enum(e), Value::String(s)) => Err(format!(
+            "{path}: `{s}` is not one of the symbols {:?}",
+            e.symbols
+        )),
         (Avro::Enum(e), _) => fail(&format!("one of {:?}", e.symbols), path),
         (Avro::Array(a), Value::Array(items)) => {
             let len = path.len();
@@ -118,7 +145,14 @@ fn check(schema: &Avro, v: &Value, path: &mut String) -> Result<(), String> {
         }
         (Avro::Record(r), Value::Object(o)) => {
             if let Some(extra) = o.keys().find(|k| !r.lookup.contains_key(*k)) {
-                return Err(format!("{}{extra}: field is not in the schema", if path.is_empty() { String::new() } else { format!("{path}.") }));
+                return Err(format!(
+                    "{}{extra}: field is not in the schema",
+                    if path.is_empty() {
+                        String::new()
+                    } else {
+                        format!("{path}.")
+                    }
+                ));
             }
             let len = path.len();
             for f in &r.fields {
@@ -128,7 +162,8 @@ fn check(schema: &Avro, v: &Value, path: &mut String) -> Result<(), String> {
                 path.push_str(&f.name);
                 match o.get(&f.name) {
                     Some(item) => check(&f.schema, item, path)?,
-                    None if f.default.is_some() || matches!(&f.schema, Avro::Union(u) if non_null(u).is_some()) => {}
+                    None if f.default.is_some()
+                        || matches!(&f.schema, Avro::Union(u) if non_null(u).is_some()) => {}
                     None => return Err(format!("{path}: required field is missing")),
                 }
                 path.truncate(len);
@@ -136,7 +171,8 @@ fn check(schema: &Avro, v: &Value, path: &mut String) -> Result<(), String> {
             Ok(())
         }
         (Avro::Boolean, _) => fail("a boolean", path),
-        (Avro::Int | Avro::Long, _) => fail("an integer", path),
+        (Avro::Int | Avro::Date, _) => fail("a 32-bit integer", path),
+        (Avro::Long, _) => fail("a 64-bit integer", path),
         (Avro::Float | Avro::Double, _) => fail("a number", path),
         (Avro::Array(_), _) => fail("an array", path),
         (Avro::Map(_) | Avro::Record(_), _) => fail("an object", path),
@@ -171,14 +207,23 @@ mod tests {
     fn maps_and_validates() {
         let s = Avro::parse_str(SCHEMA).unwrap();
         let arrow = to_arrow(&s).unwrap();
-        assert_eq!(arrow.field(1).data_type(), &DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())));
+        assert_eq!(
+            arrow.field(1).data_type(),
+            &DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
+        );
         assert!(arrow.field(2).is_nullable());
         assert!(validate(&s, &json!({"id": "a", "at": 1, "tags": []})).is_ok());
-        assert_eq!(validate(&s, &json!({"id": "a", "tags": []})).unwrap_err(), "at: required field is missing");
+        assert_eq!(
+            validate(&s, &json!({"id": "a", "tags": []})).unwrap_err(),
+            "at: required field is missing"
+        );
         assert_eq!(
             validate(&s, &json!({"id": "a", "at": 1, "tags": [1]})).unwrap_err(),
             "tags[0]: expected a string, got a number"
         );
-        assert_eq!(validate(&s, &json!({"id": "a", "at": 1, "tags": [], "x": 1})).unwrap_err(), "x: field is not in the schema");
+        assert_eq!(
+            validate(&s, &json!({"id": "a", "at": 1, "tags": [], "x": 1})).unwrap_err(),
+            "x: field is not in the schema"
+        );
     }
 }

@@ -18,12 +18,19 @@ pub fn to_arrow(root: &Value) -> Result<Schema, String> {
 /// Returns the Arrow type and whether the schema itself admits `null`.
 fn convert(schema: &Value, root: &Value, at: &str) -> Result<(DataType, bool), String> {
     let schema = resolve_ref(schema, root, at)?;
-    if let Some(options) = schema.get("anyOf").or_else(|| schema.get("oneOf")).and_then(Value::as_array) {
-        let (nulls, others): (Vec<&Value>, Vec<&Value>) =
-            options.iter().partition(|o| o.get("type").and_then(Value::as_str) == Some("null"));
+    if let Some(options) = schema
+        .get("anyOf")
+        .or_else(|| schema.get("oneOf"))
+        .and_then(Value::as_array)
+    {
+        let (nulls, others): (Vec<&Value>, Vec<&Value>) = options
+            .iter()
+            .partition(|o| o.get("type").and_then(Value::as_str) == Some("null"));
         return match others.as_slice() {
             [one] => convert(one, root, at).map(|(t, n)| (t, n || !nulls.is_empty())),
-            _ => Err(format!("`{at}`: anyOf/oneOf is only supported as one type or null")),
+            _ => Err(format!(
+                "`{at}`: anyOf/oneOf is only supported as one type or null"
+            )),
         };
     }
     let (ty, nullable) = type_of(schema, at)?;
@@ -58,7 +65,10 @@ fn object(schema: &Value, root: &Value, at: &str) -> Result<DataType, String> {
                     Field::new("keys", DataType::Utf8, false),
                     Field::new("values", value, value_null),
                 ]);
-                Ok(DataType::Map(Arc::new(Field::new("entries", DataType::Struct(entries), false)), false))
+                Ok(DataType::Map(
+                    Arc::new(Field::new("entries", DataType::Struct(entries), false)),
+                    false,
+                ))
             }
             _ => Err(format!(
                 "`{}`: an object needs `properties`, or `additionalProperties` with a schema, to have columns",
@@ -74,9 +84,17 @@ fn object(schema: &Value, root: &Value, at: &str) -> Result<DataType, String> {
     let fields = props
         .iter()
         .map(|(name, prop)| {
-            let path = if at.is_empty() { name.clone() } else { format!("{at}.{name}") };
+            let path = if at.is_empty() {
+                name.clone()
+            } else {
+                format!("{at}.{name}")
+            };
             let (t, null) = convert(prop, root, &path)?;
-            Ok(Field::new(name, t, null || !required.contains(&name.as_str())))
+            Ok(Field::new(
+                name,
+                t,
+                null || !required.contains(&name.as_str()),
+            ))
         })
         .collect::<Result<Vec<_>, String>>()?;
     Ok(DataType::Struct(Fields::from(fields)))
@@ -89,24 +107,38 @@ fn type_of<'s>(schema: &'s Value, at: &str) -> Result<(&'s str, bool), String> {
         Some(Value::Array(ts)) => {
             let names: Vec<&str> = ts.iter().filter_map(Value::as_str).collect();
             let nullable = names.contains(&"null");
-            match names.iter().filter(|t| **t != "null").collect::<Vec<_>>().as_slice() {
+            match names
+                .iter()
+                .filter(|t| **t != "null")
+                .collect::<Vec<_>>()
+                .as_slice()
+            {
                 [one] => Ok((one, nullable)),
-                _ => Err(format!("`{at}`: a column needs one type (optionally with null), got {names:?}")),
+                _ => Err(format!(
+                    "`{at}`: a column needs one type (optionally with null), got {names:?}"
+                )),
             }
         }
-        None if schema.get("enum").is_some() || schema.get("const").is_some() => Ok(("string", false)),
+        None if schema.get("enum").is_some() || schema.get("const").is_some() => {
+            Ok(("string", false))
+        }
         None if schema.get("properties").is_some() => Ok(("object", false)),
-        _ => Err(format!("`{}`: no `type`; every property needs one to be a column", if at.is_empty() { "(root)" } else { at })),
+        _ => Err(format!(
+            "`{}`: no `type`; every property needs one to be a column",
+            if at.is_empty() { "(root)" } else { at }
+        )),
     }
 }
 
 fn resolve_ref<'s>(schema: &'s Value, root: &'s Value, at: &str) -> Result<&'s Value, String> {
     match schema.get("$ref").and_then(Value::as_str) {
         Some(r) => {
-            let pointer = r
-                .strip_prefix('#')
-                .ok_or_else(|| format!("`{at}`: only local references (`#/$defs/...`) are supported"))?;
-            let target = root.pointer(pointer).ok_or_else(|| format!("`{at}`: `{r}` points nowhere"))?;
+            let pointer = r.strip_prefix('#').ok_or_else(|| {
+                format!("`{at}`: only local references (`#/$defs/...`) are supported")
+            })?;
+            let target = root
+                .pointer(pointer)
+                .ok_or_else(|| format!("`{at}`: `{r}` points nowhere"))?;
             resolve_ref(target, root, at)
         }
         None => Ok(schema),
@@ -136,17 +168,25 @@ mod tests {
         let f = |n: &str| schema.field_with_name(n).unwrap().clone();
         assert_eq!(f("id").data_type(), &DataType::Utf8);
         assert!(!f("id").is_nullable());
-        assert_eq!(f("at").data_type(), &DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())));
+        assert_eq!(
+            f("at").data_type(),
+            &DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+        );
         assert_eq!(f("n").data_type(), &DataType::Int64);
         assert!(f("n").is_nullable());
         assert!(matches!(f("tags").data_type(), DataType::List(_)));
-        let DataType::Struct(geo) = f("geo").data_type().clone() else { panic!() };
+        let DataType::Struct(geo) = f("geo").data_type().clone() else {
+            panic!()
+        };
         assert_eq!(geo[0].data_type(), &DataType::Float64);
     }
 
     #[test]
     fn untyped_property_is_an_error() {
         let err = to_arrow(&json!({"type": "object", "properties": {"x": {}}})).unwrap_err();
-        assert_eq!(err, "`x`: no `type`; every property needs one to be a column");
+        assert_eq!(
+            err,
+            "`x`: no `type`; every property needs one to be a column"
+        );
     }
 }

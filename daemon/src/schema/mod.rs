@@ -32,24 +32,43 @@ impl Schema {
         match &self.validator {
             Validator::Json(v) => v.validate(record).map_err(|e| {
                 let at = e.instance_path().to_string();
-                if at.is_empty() { e.to_string() } else { format!("{at}: {e}") }
+                if at.is_empty() {
+                    e.to_string()
+                } else {
+                    format!("{at}: {e}")
+                }
             }),
             Validator::Avro(s) => avro::validate(s, record),
         }
     }
 
-    pub(crate) fn from_json_schema(subject: &str, version: u32, doc: &Value) -> Result<Self, String> {
+    pub(crate) fn from_json_schema(
+        subject: &str,
+        version: u32,
+        doc: &Value,
+    ) -> Result<Self, String> {
         let arrow = Arc::new(json_schema::to_arrow(doc)?);
         let validator = jsonschema::options()
             .should_validate_formats(true)
             .build(doc)
             .map_err(|e| format!("invalid JSON Schema: {e}"))?;
-        Ok(Self { subject: subject.into(), version, arrow, validator: Validator::Json(Box::new(validator)) })
+        Ok(Self {
+            subject: subject.into(),
+            version,
+            arrow,
+            validator: Validator::Json(Box::new(validator)),
+        })
     }
 
     pub(crate) fn from_avro(subject: &str, version: u32, text: &str) -> Result<Self, String> {
-        let schema = apache_avro::Schema::parse_str(text).map_err(|e| format!("invalid Avro schema: {e}"))?;
+        let schema = apache_avro::Schema::parse_str(text)
+            .map_err(|e| format!("invalid Avro schema: {e}"))?;
         let arrow = Arc::new(avro::to_arrow(&schema)?);
-        Ok(Self { subject: subject.into(), version, arrow, validator: Validator::Avro(schema) })
+        Ok(Self {
+            subject: subject.into(),
+            version,
+            arrow,
+            validator: Validator::Avro(schema),
+        })
     }
 }

@@ -10,9 +10,17 @@ pub enum SchemaError {
     #[error("schema registry directory `{0}` does not exist")]
     NoRegistry(PathBuf),
     #[error("subject `{subject}` not found in `{root}` (subjects there: {available})")]
-    NoSubject { subject: String, root: PathBuf, available: String },
+    NoSubject {
+        subject: String,
+        root: PathBuf,
+        available: String,
+    },
     #[error("subject `{subject}` has no version {version} (versions: {available})")]
-    NoVersion { subject: String, version: String, available: String },
+    NoVersion {
+        subject: String,
+        version: String,
+        available: String,
+    },
     #[error("`{path}`: {reason}")]
     Invalid { path: PathBuf, reason: String },
 }
@@ -26,7 +34,9 @@ impl LocalRegistry {
         if !root.is_dir() {
             return Err(SchemaError::NoRegistry(root.to_path_buf()));
         }
-        Ok(Self { root: root.to_path_buf() })
+        Ok(Self {
+            root: root.to_path_buf(),
+        })
     }
 
     /// Versions of `subject`, ascending, with their files.
@@ -39,7 +49,12 @@ impl LocalRegistry {
         })?;
         let mut versions: Vec<(u32, PathBuf)> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("json" | "avsc")))
+            .filter(|p| {
+                matches!(
+                    p.extension().and_then(|e| e.to_str()),
+                    Some("json" | "avsc")
+                )
+            })
             .filter_map(|p| Some((p.file_stem()?.to_str()?.parse().ok()?, p)))
             .collect();
         versions.sort();
@@ -61,18 +76,34 @@ impl LocalRegistry {
     /// Loads `subject` at `version` (a number, or `latest` when `None`).
     pub fn resolve(&self, subject: &str, version: Option<&str>) -> Result<Schema, SchemaError> {
         let versions = self.versions(subject)?;
-        let available = || versions.iter().map(|(v, _)| v.to_string()).collect::<Vec<_>>().join(", ");
+        let available = || {
+            versions
+                .iter()
+                .map(|(v, _)| v.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         let wanted = version.unwrap_or("latest");
         let found = match wanted {
             "latest" => versions.last(),
-            v => v.parse::<u32>().ok().and_then(|n| versions.iter().find(|(x, _)| *x == n)),
+            v => v
+                .parse::<u32>()
+                .ok()
+                .and_then(|n| versions.iter().find(|(x, _)| *x == n)),
         };
         let (number, path) = found.ok_or_else(|| SchemaError::NoVersion {
             subject: subject.into(),
             version: wanted.into(),
-            available: if versions.is_empty() { "none".into() } else { available() },
+            available: if versions.is_empty() {
+                "none".into()
+            } else {
+                available()
+            },
         })?;
-        let invalid = |reason: String| SchemaError::Invalid { path: path.clone(), reason };
+        let invalid = |reason: String| SchemaError::Invalid {
+            path: path.clone(),
+            reason,
+        };
         let text = std::fs::read_to_string(path).map_err(|e| invalid(e.to_string()))?;
         if path.extension().is_some_and(|e| e == "avsc") {
             Schema::from_avro(subject, *number, &text).map_err(invalid)

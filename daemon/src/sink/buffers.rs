@@ -73,8 +73,17 @@ impl Buffers {
     }
 
     /// Adds a group; returns the key of the buffer it went to.
-    pub fn append(&mut self, partition: &PartitionId, group: Group, dead_letter: bool) -> BufferKey {
-        let key = BufferKey { prefix: group.prefix, partition: partition.clone(), dead_letter };
+    pub fn append(
+        &mut self,
+        partition: &PartitionId,
+        group: Group,
+        dead_letter: bool,
+    ) -> BufferKey {
+        let key = BufferKey {
+            prefix: group.prefix,
+            partition: partition.clone(),
+            dead_letter,
+        };
         let now = Instant::now();
         let size = group.data.memory_size();
         let buffer = self.open.entry(key.clone()).or_insert_with(|| Buffer {
@@ -119,12 +128,20 @@ impl Buffers {
     }
 
     pub fn largest(&self) -> Option<BufferKey> {
-        self.open.iter().max_by_key(|(_, b)| b.bytes).map(|(k, _)| k.clone())
+        self.open
+            .iter()
+            .max_by_key(|(_, b)| b.bytes)
+            .map(|(k, _)| k.clone())
     }
 
     /// Buffers matching `due`.
     pub fn due(&self, due: impl Fn(&Buffer) -> bool) -> Vec<BufferKey> {
-        let mut keys: Vec<BufferKey> = self.open.iter().filter(|(_, b)| due(b)).map(|(k, _)| k.clone()).collect();
+        let mut keys: Vec<BufferKey> = self
+            .open
+            .iter()
+            .filter(|(_, b)| due(b))
+            .map(|(k, _)| k.clone())
+            .collect();
         keys.sort();
         keys
     }
@@ -136,10 +153,15 @@ impl Buffers {
     /// The contiguous watermark per partition: the lowest position still in a buffer,
     /// or the processed position when none is buffered.
     pub fn watermarks(&self) -> BTreeMap<String, u64> {
-        let mut marks: BTreeMap<String, u64> =
-            self.processed.iter().map(|(p, n)| (p.to_string(), *n)).collect();
+        let mut marks: BTreeMap<String, u64> = self
+            .processed
+            .iter()
+            .map(|(p, n)| (p.to_string(), *n))
+            .collect();
         for (key, buffer) in &self.open {
-            let mark = marks.entry(key.partition.to_string()).or_insert(buffer.first_position);
+            let mark = marks
+                .entry(key.partition.to_string())
+                .or_insert(buffer.first_position);
             *mark = (*mark).min(buffer.first_position);
         }
         marks
@@ -151,7 +173,13 @@ mod tests {
     use super::*;
 
     fn lines(prefix: &str, first: u64, last: u64) -> Group {
-        Group { prefix: prefix.into(), data: GroupData::Lines(b"x\n".to_vec()), records: 1, first_position: first, last_position: last }
+        Group {
+            prefix: prefix.into(),
+            data: GroupData::Lines(b"x\n".to_vec()),
+            records: 1,
+            first_position: first,
+            last_position: last,
+        }
     }
 
     #[test]
@@ -163,9 +191,17 @@ mod tests {
         b.advance(&p, 30);
         assert_eq!(b.watermarks()["f"], 0);
         let early = b.take(&a).unwrap();
-        assert_eq!(b.watermarks()["f"], 5, "a later flush never skips an earlier buffer");
+        assert_eq!(
+            b.watermarks()["f"],
+            5,
+            "a later flush never skips an earlier buffer"
+        );
         b.restore(a.clone(), early);
-        assert_eq!(b.watermarks()["f"], 0, "a failed flush holds the watermark back");
+        assert_eq!(
+            b.watermarks()["f"],
+            0,
+            "a failed flush holds the watermark back"
+        );
         b.take(&a);
         b.take(&c);
         assert_eq!(b.watermarks()["f"], 30);

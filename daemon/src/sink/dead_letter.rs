@@ -39,12 +39,32 @@ pub struct DeadLetter<'a> {
 }
 
 impl<'a> DeadLetter<'a> {
-    pub fn new(kind: ErrorKind, reason: &'a str, pipeline: &'a str, partition: &'a str, position: u64, arrival_ms: i64, raw: &'a [u8]) -> Self {
+    pub fn new(
+        kind: ErrorKind,
+        reason: &'a str,
+        pipeline: &'a str,
+        partition: &'a str,
+        position: u64,
+        arrival_ms: i64,
+        raw: &'a [u8],
+    ) -> Self {
         let (raw, raw_base64) = match std::str::from_utf8(raw) {
             Ok(s) => (Some(s), None),
-            Err(_) => (None, Some(base64::engine::general_purpose::STANDARD.encode(raw))),
+            Err(_) => (
+                None,
+                Some(base64::engine::general_purpose::STANDARD.encode(raw)),
+            ),
         };
-        Self { error_type: kind.as_str(), reason, pipeline, partition, position, arrival_ms, raw, raw_base64 }
+        Self {
+            error_type: kind.as_str(),
+            reason,
+            pipeline,
+            partition,
+            position,
+            arrival_ms,
+            raw,
+            raw_base64,
+        }
     }
 
     /// Appends this dead letter as one JSON line.
@@ -61,10 +81,15 @@ mod tests {
     #[test]
     fn keeps_raw_text_or_base64() {
         let mut out = Vec::new();
-        DeadLetter::new(ErrorKind::InvalidJson, "eof", "p", "f", 7, 1, b"{oops").write_line(&mut out);
-        DeadLetter::new(ErrorKind::InvalidJson, "eof", "p", "f", 9, 1, &[0xff, 0x00]).write_line(&mut out);
-        let lines: Vec<serde_json::Value> = out.split(|b| *b == b'\n').filter(|l| !l.is_empty())
-            .map(|l| serde_json::from_slice(l).unwrap()).collect();
+        DeadLetter::new(ErrorKind::InvalidJson, "eof", "p", "f", 7, 1, b"{oops")
+            .write_line(&mut out);
+        DeadLetter::new(ErrorKind::InvalidJson, "eof", "p", "f", 9, 1, &[0xff, 0x00])
+            .write_line(&mut out);
+        let lines: Vec<serde_json::Value> = out
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| serde_json::from_slice(l).unwrap())
+            .collect();
         assert_eq!(lines[0]["raw"], "{oops");
         assert_eq!(lines[0]["error_type"], "invalid-json");
         assert_eq!(lines[1]["raw_base64"], "/wA=");

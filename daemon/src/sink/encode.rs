@@ -42,9 +42,13 @@ pub async fn write_lines(
     let body = match compression {
         Compression::Gzip => {
             let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-            enc.write_all(&lines).and_then(|_| enc.finish()).expect("in-memory gzip cannot fail")
+            enc.write_all(&lines)
+                .and_then(|_| enc.finish())
+                .expect("in-memory gzip cannot fail")
         }
-        Compression::Zstd => zstd::encode_all(lines.as_slice(), 3).expect("in-memory zstd cannot fail"),
+        Compression::Zstd => {
+            zstd::encode_all(lines.as_slice(), 3).expect("in-memory zstd cannot fail")
+        }
         Compression::None | Compression::Snappy => lines,
     };
     let size = body.len();

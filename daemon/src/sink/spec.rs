@@ -13,7 +13,11 @@ use crate::config::{BufferConfig, Compression, Format, S3Config};
 #[derive(Debug, Clone)]
 pub enum Location {
     Local(PathBuf),
-    S3 { bucket: String, root: String, settings: S3Config },
+    S3 {
+        bucket: String,
+        root: String,
+        settings: S3Config,
+    },
 }
 
 #[derive(Debug, Clone)]

@@ -13,7 +13,10 @@ use super::spec::Location;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("cannot create the sink directory `{path}`: {source}")]
-    CreateDir { path: String, source: std::io::Error },
+    CreateDir {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("cannot configure the object store: {0}")]
     Config(#[from] object_store::Error),
 }
@@ -22,11 +25,20 @@ pub enum StoreError {
 pub fn open_store(location: &Location) -> Result<(Arc<dyn ObjectStore>, Path), StoreError> {
     match location {
         Location::Local(dir) => {
-            std::fs::create_dir_all(dir)
-                .map_err(|source| StoreError::CreateDir { path: dir.display().to_string(), source })?;
-            Ok((Arc::new(LocalFileSystem::new_with_prefix(dir)?), Path::default()))
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+                path: dir.display().to_string(),
+                source,
+            })?;
+            Ok((
+                Arc::new(LocalFileSystem::new_with_prefix(dir)?),
+                Path::default(),
+            ))
         }
-        Location::S3 { bucket, root, settings } => {
+        Location::S3 {
+            bucket,
+            root,
+            settings,
+        } => {
             let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
             if let Some(v) = &settings.region {
                 b = b.with_region(v);
@@ -43,8 +55,15 @@ pub fn open_store(location: &Location) -> Result<(Arc<dyn ObjectStore>, Path), S
             if let Some(v) = &settings.session_token {
                 b = b.with_token(v);
             }
-            let endpoint = settings.endpoint.clone().or_else(|| std::env::var("AWS_ENDPOINT_URL").ok());
-            if settings.allow_http || endpoint.as_deref().is_some_and(|e| e.starts_with("http://")) {
+            let endpoint = settings
+                .endpoint
+                .clone()
+                .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok());
+            if settings.allow_http
+                || endpoint
+                    .as_deref()
+                    .is_some_and(|e| e.starts_with("http://"))
+            {
                 b = b.with_allow_http(true);
             }
             let path_style = settings.path_style.unwrap_or(endpoint.is_some());

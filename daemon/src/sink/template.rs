@@ -49,7 +49,10 @@ impl Template {
             }
             let body = &rest[start + 2..];
             let end = body.find('}').ok_or_else(|| {
-                format!("unterminated `!{{` at `{}`; close it with `}}`", &rest[start..])
+                format!(
+                    "unterminated `!{{` at `{}`; close it with `}}`",
+                    &rest[start..]
+                )
             })?;
             parts.push(parse_expression(&body[..end], kind)?);
             rest = &body[end + 1..];
@@ -58,12 +61,19 @@ impl Template {
             parts.push(Part::Literal(rest.to_string()));
         }
         if source.starts_with('/') {
-            return Err("a prefix must not start with `/`; object keys are relative to the sink URL".into());
+            return Err(
+                "a prefix must not start with `/`; object keys are relative to the sink URL".into(),
+            );
         }
         if kind == TemplateKind::Error && !parts.iter().any(|p| matches!(p, Part::ErrorType)) {
-            return Err("an error prefix must contain `!{error:type}` so error kinds stay apart".into());
+            return Err(
+                "an error prefix must contain `!{error:type}` so error kinds stay apart".into(),
+            );
         }
-        Ok(Self { source: source.to_string(), parts })
+        Ok(Self {
+            source: source.to_string(),
+            parts,
+        })
     }
 
     pub fn source(&self) -> &str {
@@ -103,14 +113,18 @@ impl Template {
 
 fn parse_expression(expr: &str, kind: TemplateKind) -> Result<Part, String> {
     let (namespace, arg) = expr.split_once(':').ok_or_else(|| {
-        format!("`!{{{expr}}}` needs a namespace, e.g. `!{{timestamp:yyyy}}` or `!{{field:region}}`")
+        format!(
+            "`!{{{expr}}}` needs a namespace, e.g. `!{{timestamp:yyyy}}` or `!{{field:region}}`"
+        )
     })?;
     match namespace {
         "timestamp" => compile_time(arg).map(Part::Time),
         "field" => {
             let path: Vec<String> = arg.split('.').map(str::to_string).collect();
             if path.iter().any(|s| s.is_empty()) {
-                return Err(format!("`!{{field:{arg}}}` is not a field path; write e.g. `!{{field:customer.region}}`"));
+                return Err(format!(
+                    "`!{{field:{arg}}}` is not a field path; write e.g. `!{{field:customer.region}}`"
+                ));
             }
             Ok(Part::Field(path))
         }
@@ -118,7 +132,9 @@ fn parse_expression(expr: &str, kind: TemplateKind) -> Result<Part, String> {
         "error" if kind == TemplateKind::Data => {
             Err("`!{error:type}` is only allowed in `error_prefix`".into())
         }
-        "error" => Err(format!("unknown `!{{error:{arg}}}`; the error namespace has only `type`")),
+        "error" => Err(format!(
+            "unknown `!{{error:{arg}}}`; the error namespace has only `type`"
+        )),
         other => Err(format!(
             "unknown namespace `{other}` in `!{{{expr}}}`; use `timestamp`, `field` or (in error_prefix) `error`"
         )),
@@ -158,13 +174,16 @@ fn compile_time(pattern: &str) -> Result<Vec<Item<'static>>, String> {
     if strftime.is_empty() {
         return Err("`!{timestamp:}` needs a pattern such as yyyy or MM".into());
     }
-    let items = StrftimeItems::new(&strftime).parse_to_owned().map_err(|e| e.to_string())?;
+    let items = StrftimeItems::new(&strftime)
+        .parse_to_owned()
+        .map_err(|e| e.to_string())?;
     Ok(items)
 }
 
 /// Follows a dotted path through nested objects.
 pub fn lookup<'v>(record: &'v Value, path: &[String]) -> Option<&'v Value> {
-    path.iter().try_fold(record, |v, key| v.as_object()?.get(key))
+    path.iter()
+        .try_fold(record, |v, key| v.as_object()?.get(key))
 }
 
 /// A partition value must be a scalar; `/` is replaced so it cannot add folders.
@@ -196,9 +215,18 @@ mod tests {
 
     fn render(t: &str, record: &Value) -> Result<String, String> {
         let tpl = Template::compile(t, TemplateKind::Data)?;
-        let time = chrono_tz::UTC.with_ymd_and_hms(2026, 3, 7, 9, 5, 0).unwrap();
+        let time = chrono_tz::UTC
+            .with_ymd_and_hms(2026, 3, 7, 9, 5, 0)
+            .unwrap();
         let mut out = String::new();
-        tpl.render(&mut out, &RenderInput { time, record: Some(record), error_type: None })?;
+        tpl.render(
+            &mut out,
+            &RenderInput {
+                time,
+                record: Some(record),
+                error_type: None,
+            },
+        )?;
         Ok(out)
     }
 
@@ -209,14 +237,23 @@ mod tests {
             render("year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/hour=!{timestamp:HH}/", &r).unwrap(),
             "year=2026/month=03/day=07/hour=09/"
         );
-        assert_eq!(render("dt=!{timestamp:yyyy-MM-dd}/", &r).unwrap(), "dt=2026-03-07/");
+        assert_eq!(
+            render("dt=!{timestamp:yyyy-MM-dd}/", &r).unwrap(),
+            "dt=2026-03-07/"
+        );
     }
 
     #[test]
     fn field_keys_hive_style() {
         let r = serde_json::json!({"customer": {"region": "eu/west"}, "n": 3});
-        assert_eq!(render("region=!{field:customer.region}/n=!{field:n}/", &r).unwrap(), "region=eu_west/n=3/");
-        assert_eq!(render("!{field:missing}/", &r).unwrap_err(), "field `missing` is missing");
+        assert_eq!(
+            render("region=!{field:customer.region}/n=!{field:n}/", &r).unwrap(),
+            "region=eu_west/n=3/"
+        );
+        assert_eq!(
+            render("!{field:missing}/", &r).unwrap_err(),
+            "field `missing` is missing"
+        );
     }
 
     #[test]
@@ -226,6 +263,10 @@ mod tests {
         assert!(err("!{time:yyyy}/").contains("unknown namespace `time`"));
         assert!(err("!{timestamp:YYYY}/").contains("not a timestamp pattern"));
         assert!(err("!{error:type}/").contains("only allowed in `error_prefix`"));
-        assert!(Template::compile("errors/", TemplateKind::Error).unwrap_err().contains("!{error:type}"));
+        assert!(
+            Template::compile("errors/", TemplateKind::Error)
+                .unwrap_err()
+                .contains("!{error:type}")
+        );
     }
 }

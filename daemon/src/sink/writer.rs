@@ -59,8 +59,23 @@ impl SinkWriter {
         state: StateStore,
         committed: Positions,
     ) -> Self {
-        let ratio = if spec.format == Format::Parquet { 0.25 } else { 1.0 };
-        Self { pipeline: pipeline.into(), spec, schema, store, root, buffers: Buffers::default(), state, committed, ratio, stats: SinkStats::default() }
+        let ratio = if spec.format == Format::Parquet {
+            0.25
+        } else {
+            1.0
+        };
+        Self {
+            pipeline: pipeline.into(),
+            spec,
+            schema,
+            store,
+            root,
+            buffers: Buffers::default(),
+            state,
+            committed,
+            ratio,
+            stats: SinkStats::default(),
+        }
     }
 
     /// Takes one routed batch; flushes what became full and keeps within the budget.
@@ -72,20 +87,24 @@ impl SinkWriter {
         for group in routed.dead_letters {
             touched.push(self.buffers.append(&routed.partition, group, true));
         }
-        self.buffers.advance(&routed.partition, routed.next_position);
+        self.buffers
+            .advance(&routed.partition, routed.next_position);
         touched.sort();
         touched.dedup();
         let limits = self.spec.buffer.clone();
         for key in touched {
             let full = self.buffers.get(&key).is_some_and(|b| {
-                b.records >= limits.max_records || (b.bytes as f64 * self.ratio) as u64 >= limits.max_bytes.0
+                b.records >= limits.max_records
+                    || (b.bytes as f64 * self.ratio) as u64 >= limits.max_bytes.0
             });
             if full {
                 self.flush(&key).await?;
             }
         }
         while self.buffers.total_bytes() as u64 > limits.memory_budget.0 {
-            let Some(key) = self.buffers.largest() else { break };
+            let Some(key) = self.buffers.largest() else {
+                break;
+            };
             tracing::debug!(pipeline = %self.pipeline, prefix = %key.prefix, "memory budget reached; flushing the largest buffer");
             self.flush(&key).await?;
         }
@@ -96,7 +115,9 @@ impl SinkWriter {
     pub async fn tick(&mut self) -> Result<(), SinkError> {
         let (interval, idle) = (self.spec.buffer.interval.0, self.spec.buffer.idle.0);
         let now = Instant::now();
-        let due = self.buffers.due(|b| now - b.opened >= interval || now - b.last_write >= idle);
+        let due = self
+            .buffers
+            .due(|b| now - b.opened >= interval || now - b.last_write >= idle);
         for key in due {
             self.flush(&key).await?;
         }
@@ -127,7 +148,11 @@ impl SinkWriter {
     }
 
     fn object_path(&self, key: &BufferKey, buffer: &Buffer) -> Path {
-        let ext = if key.dead_letter { "jsonl" } else { self.spec.extension() };
+        let ext = if key.dead_letter {
+            "jsonl"
+        } else {
+            self.spec.extension()
+        };
         let name = format!(
             "{}{}-{}-{:020}-{:020}.{ext}",
             key.prefix, self.pipeline, key.partition, buffer.first_position, buffer.last_position
@@ -139,7 +164,9 @@ impl SinkWriter {
     }
 
     async fn flush(&mut self, key: &BufferKey) -> Result<(), SinkError> {
-        let Some(buffer) = self.buffers.take(key) else { return Ok(()) };
+        let Some(buffer) = self.buffers.take(key) else {
+            return Ok(());
+        };
         let path = self.object_path(key, &buffer);
         let mut attempt = 0;
         let written = loop {
@@ -148,7 +175,10 @@ impl SinkWriter {
                 Ok(n) => break n,
                 Err(reason) if attempt >= ATTEMPTS => {
                     self.buffers.restore(key.clone(), buffer);
-                    return Err(SinkError::Write { key: path.to_string(), reason });
+                    return Err(SinkError::Write {
+                        key: path.to_string(),
+                        reason,
+                    });
                 }
                 Err(reason) => {
                     tracing::warn!(pipeline = %self.pipeline, object = %path, attempt, %reason, "write failed; retrying");
@@ -173,12 +203,27 @@ impl SinkWriter {
 
     async fn write(&self, key: &BufferKey, path: &Path, buffer: &Buffer) -> Result<usize, String> {
         if key.dead_letter || self.spec.format == Format::Jsonl {
-            let compression = if key.dead_letter { Compression::None } else { self.spec.compression };
-            return write_lines(&self.store, path, buffer.lines.clone(), compression).await.map_err(|e| e.to_string());
+            let compression = if key.dead_letter {
+                Compression::None
+            } else {
+                self.spec.compression
+            };
+            return write_lines(&self.store, path, buffer.lines.clone(), compression)
+                .await
+                .map_err(|e| e.to_string());
         }
-        let schema = self.schema.clone().expect("parquet sinks are validated to have a schema");
-        write_parquet(&self.store, path, schema, &buffer.batches, self.spec.parquet_properties())
-            .await
-            .map_err(|e| e.to_string())
+        let schema = self
+            .schema
+            .clone()
+            .expect("parquet sinks are validated to have a schema");
+        write_parquet(
+            &self.store,
+            path,
+            schema,
+            &buffer.batches,
+            self.spec.parquet_properties(),
+        )
+        .await
+        .map_err(|e| e.to_string())
     }
 }

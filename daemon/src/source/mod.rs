@@ -42,7 +42,10 @@ pub struct SourceConfigError {
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
     #[error("reading `{path}`: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 impl SourceConfig {

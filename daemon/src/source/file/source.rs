@@ -30,14 +30,30 @@ pub struct FileSource {
 
 /// The partition name of a file: its name with anything but `[A-Za-z0-9-]` as `_`.
 pub fn partition_of(path: &std::path::Path) -> String {
-    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
-    name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect()
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 impl FileSource {
     fn matches(&self) -> Vec<PathBuf> {
         let mut files: Vec<PathBuf> = glob::glob(&self.pattern)
-            .map(|paths| paths.filter_map(Result::ok).filter(|p| p.is_file()).collect())
+            .map(|paths| {
+                paths
+                    .filter_map(Result::ok)
+                    .filter(|p| p.is_file())
+                    .collect()
+            })
             .unwrap_or_default();
         files.sort();
         files
@@ -65,7 +81,9 @@ impl FileSource {
                 }
                 owners.insert(partition.clone(), path.clone());
                 let start = offsets.get(&partition).copied().unwrap_or(0);
-                let end = self.read_file(&path, partition.as_str().into(), start, &tx, &shutdown).await?;
+                let end = self
+                    .read_file(&path, partition.as_str().into(), start, &tx, &shutdown)
+                    .await?;
                 offsets.insert(partition, end);
                 if shutdown.is_cancelled() || tx.is_closed() {
                     return Ok(());
@@ -90,7 +108,10 @@ impl FileSource {
         tx: &mpsc::Sender<Batch>,
         shutdown: &CancellationToken,
     ) -> Result<u64, SourceError> {
-        let io = |source| SourceError::Io { path: path.display().to_string(), source };
+        let io = |source| SourceError::Io {
+            path: path.display().to_string(),
+            source,
+        };
         let mut file = tokio::fs::File::open(path).await.map_err(io)?;
         let len = file.metadata().await.map_err(io)?.len();
         let mut offset = start;
@@ -105,7 +126,10 @@ impl FileSource {
         let mut arrival = now();
         loop {
             let before = batch.values_mut().len();
-            let n = reader.read_until(b'\n', batch.values_mut()).await.map_err(io)?;
+            let n = reader
+                .read_until(b'\n', batch.values_mut())
+                .await
+                .map_err(io)?;
             let values = batch.values_mut();
             let complete = values.last() == Some(&b'\n');
             if n == 0 || (!complete && self.mode == FileMode::Follow) {

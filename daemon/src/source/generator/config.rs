@@ -55,24 +55,46 @@ fn default_spread() -> Duration {
 
 impl GeneratorConfig {
     pub fn validate(&self) -> Result<Generator, SourceConfigError> {
-        let err = |key, message: String, hint: &str| SourceConfigError { key, message, hint: hint.into() };
+        let err = |key, message: String, hint: &str| SourceConfigError {
+            key,
+            message,
+            hint: hint.into(),
+        };
         if self.batch_size == 0 || self.batch_size > 100_000 {
-            return Err(err("batch_size", format!("{} is out of range", self.batch_size), "use 1 to 100000"));
+            return Err(err(
+                "batch_size",
+                format!("{} is out of range", self.batch_size),
+                "use 1 to 100000",
+            ));
         }
         if let Some(r) = self.rate_per_sec {
             if !(r > 0.0 && r.is_finite()) {
-                return Err(err("rate_per_sec", format!("{r} is not a positive rate"), "remove it to run as fast as possible"));
+                return Err(err(
+                    "rate_per_sec",
+                    format!("{r} is not a positive rate"),
+                    "remove it to run as fast as possible",
+                ));
             }
         }
         if !(0.0..=1.0).contains(&self.invalid_ratio) {
-            return Err(err("invalid_ratio", format!("{} is not between 0 and 1", self.invalid_ratio), "e.g. 0.01 for one record in a hundred"));
+            return Err(err(
+                "invalid_ratio",
+                format!("{} is not between 0 and 1", self.invalid_ratio),
+                "e.g. 0.01 for one record in a hundred",
+            ));
         }
         if self.spread.0.as_millis() == 0 {
             return Err(err("spread", "must be longer than zero".into(), "e.g. 6h"));
         }
         let start_ms = match &self.start {
             Some(s) => chrono::DateTime::parse_from_rfc3339(s)
-                .map_err(|_| err("start", format!("`{s}` is not an RFC 3339 time"), "e.g. 2026-01-01T00:00:00Z"))?
+                .map_err(|_| {
+                    err(
+                        "start",
+                        format!("`{s}` is not an RFC 3339 time"),
+                        "e.g. 2026-01-01T00:00:00Z",
+                    )
+                })?
                 .timestamp_millis(),
             None => {
                 let day = 86_400_000;

@@ -7,24 +7,52 @@ use chrono::{DateTime, Utc};
 
 use super::GeneratorKind;
 
-const FIRST: [&str; 8] = ["ada", "grace", "alan", "edsger", "barbara", "ken", "margaret", "linus"];
-const LAST: [&str; 8] = ["lovelace", "hopper", "turing", "dijkstra", "liskov", "thompson", "hamilton", "torvalds"];
+const FIRST: [&str; 8] = [
+    "ada", "grace", "alan", "edsger", "barbara", "ken", "margaret", "linus",
+];
+const LAST: [&str; 8] = [
+    "lovelace", "hopper", "turing", "dijkstra", "liskov", "thompson", "hamilton", "torvalds",
+];
 const REGIONS: [&str; 5] = ["eu-west", "eu-central", "us-east", "us-west", "ap-south"];
-const CITIES: [(&str, &str); 5] = [("Paris", "FR"), ("Berlin", "DE"), ("New York", "US"), ("Seattle", "US"), ("Mumbai", "IN")];
+const CITIES: [(&str, &str); 5] = [
+    ("Paris", "FR"),
+    ("Berlin", "DE"),
+    ("New York", "US"),
+    ("Seattle", "US"),
+    ("Mumbai", "IN"),
+];
 const STATUS: [&str; 4] = ["created", "paid", "shipped", "delivered"];
 const CHANNELS: [&str; 3] = ["web", "ios", "android"];
-const PRODUCTS: [&str; 6] = ["espresso beans", "pour-over kettle", "burr grinder", "ceramic mug", "paper filters", "milk frother"];
+const PRODUCTS: [&str; 6] = [
+    "espresso beans",
+    "pour-over kettle",
+    "burr grinder",
+    "ceramic mug",
+    "paper filters",
+    "milk frother",
+];
 const PAGES: [&str; 6] = ["/", "/search", "/product", "/cart", "/checkout", "/account"];
 const ACTIONS: [&str; 4] = ["view", "click", "scroll", "add_to_cart"];
 
 /// Appends event `index` of the stream to `out`. With `invalid`, the event is broken in
 /// one of two ways: not JSON at all, or JSON that violates the schema.
-pub fn write_event(kind: GeneratorKind, seed: u64, index: u64, time_ms: i64, invalid: bool, out: &mut Vec<u8>) {
+pub fn write_event(
+    kind: GeneratorKind,
+    seed: u64,
+    index: u64,
+    time_ms: i64,
+    invalid: bool,
+    out: &mut Vec<u8>,
+) {
     let mut rng = fastrand::Rng::with_seed(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ index);
     let at = DateTime::<Utc>::from_timestamp_millis(time_ms).expect("time in range");
     let at = at.format("%Y-%m-%dT%H:%M:%S%.3fZ");
     if invalid && rng.bool() {
-        write!(out, "{{\"order_id\": \"ord-{index:012}\", \"event_time\": \"{at}\", ").expect("vec write");
+        write!(
+            out,
+            "{{\"order_id\": \"ord-{index:012}\", \"event_time\": \"{at}\", "
+        )
+        .expect("vec write");
         return;
     }
     let result = match kind {
@@ -38,7 +66,13 @@ fn pick<'a>(rng: &mut fastrand::Rng, from: &[&'a str]) -> &'a str {
     from[rng.usize(..from.len())]
 }
 
-fn orders(rng: &mut fastrand::Rng, index: u64, at: &impl std::fmt::Display, invalid: bool, out: &mut Vec<u8>) -> std::io::Result<()> {
+fn orders(
+    rng: &mut fastrand::Rng,
+    index: u64,
+    at: &impl std::fmt::Display,
+    invalid: bool,
+    out: &mut Vec<u8>,
+) -> std::io::Result<()> {
     let (first, last) = (pick(rng, &FIRST), pick(rng, &LAST));
     let customer = rng.u32(1..50_000);
     let (city, country) = CITIES[rng.usize(..CITIES.len())];
@@ -65,12 +99,26 @@ fn orders(rng: &mut fastrand::Rng, index: u64, at: &impl std::fmt::Display, inva
             out.push(b',');
         }
         if invalid {
-            write!(out, r#"{{"sku":"SKU-{:04}","name":"{}","qty":"{qty}","unit_price":{price}}}"#, rng.u32(1..9999), pick(rng, &PRODUCTS))?;
+            write!(
+                out,
+                r#"{{"sku":"SKU-{:04}","name":"{}","qty":"{qty}","unit_price":{price}}}"#,
+                rng.u32(1..9999),
+                pick(rng, &PRODUCTS)
+            )?;
         } else {
-            write!(out, r#"{{"sku":"SKU-{:04}","name":"{}","qty":{qty},"unit_price":{price}}}"#, rng.u32(1..9999), pick(rng, &PRODUCTS))?;
+            write!(
+                out,
+                r#"{{"sku":"SKU-{:04}","name":"{}","qty":{qty},"unit_price":{price}}}"#,
+                rng.u32(1..9999),
+                pick(rng, &PRODUCTS)
+            )?;
         }
     }
-    let discount = if rng.u8(..10) == 0 { "\"WELCOME10\"" } else { "null" };
+    let discount = if rng.u8(..10) == 0 {
+        "\"WELCOME10\""
+    } else {
+        "null"
+    };
     write!(
         out,
         r#"],"total":{:.2},"currency":"EUR","discount_code":{discount},"payment":{{"method":"{}","card_last4":"{:04}"}},"shipping":{{"method":"{}","cost":{:.2}}}}}"#,
@@ -82,9 +130,19 @@ fn orders(rng: &mut fastrand::Rng, index: u64, at: &impl std::fmt::Display, inva
     )
 }
 
-fn clicks(rng: &mut fastrand::Rng, index: u64, at: &impl std::fmt::Display, invalid: bool, out: &mut Vec<u8>) -> std::io::Result<()> {
+fn clicks(
+    rng: &mut fastrand::Rng,
+    index: u64,
+    at: &impl std::fmt::Display,
+    invalid: bool,
+    out: &mut Vec<u8>,
+) -> std::io::Result<()> {
     let user = rng.u32(1..100_000);
-    let duration: &dyn std::fmt::Display = if invalid { &"\"slow\"" } else { &rng.u32(5..60_000) };
+    let duration: &dyn std::fmt::Display = if invalid {
+        &"\"slow\""
+    } else {
+        &rng.u32(5..60_000)
+    };
     write!(
         out,
         r#"{{"event_id":"evt-{index:012}","event_time":"{at}","user_id":"usr-{user:06}","session_id":"ses-{:08x}","action":"{}","page":{{"path":"{}","referrer":"https://search.example.org/?q=coffee","title":"Coffee shop"}},"device":{{"type":"{}","os":"{}","browser":"{}"}},"geo":{{"region":"{}","country":"{}"}},"duration_ms":{duration},"tags":["{}","{}"]}}"#,
@@ -122,6 +180,9 @@ mod tests {
             write_event(GeneratorKind::Orders, 7, *i, 0, true, &mut bad);
             serde_json::from_slice::<serde_json::Value>(&bad).is_err()
         });
-        assert!((3..18).contains(&broken.count()), "both kinds of invalid record occur");
+        assert!(
+            (3..18).contains(&broken.count()),
+            "both kinds of invalid record occur"
+        );
     }
 }

@@ -30,9 +30,12 @@ impl Generator {
         let mut next = from.0.get(PARTITION).copied().unwrap_or(0);
         let began = Instant::now();
         let first = next;
-        let invalid_every = (self.invalid_ratio > 0.0).then(|| (1.0 / self.invalid_ratio).round().max(1.0) as u64);
+        let invalid_every =
+            (self.invalid_ratio > 0.0).then(|| (1.0 / self.invalid_ratio).round().max(1.0) as u64);
         while !shutdown.is_cancelled() && self.count.is_none_or(|c| next < c) {
-            let end = self.count.map_or(next + self.batch_size as u64, |c| c.min(next + self.batch_size as u64));
+            let end = self.count.map_or(next + self.batch_size as u64, |c| {
+                c.min(next + self.batch_size as u64)
+            });
             let mut batch = Batch::new(partition.clone());
             let arrival = chrono::Utc::now().timestamp_millis();
             for i in next..end {

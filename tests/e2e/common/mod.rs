@@ -1,0 +1,167 @@
+//! Shared helpers of the end-to-end tests: the `weir` binary, temporary lakes, and
+//! reading a lake back (object keys and decoded rows) from a directory or S3.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+use futures::TryStreamExt;
+use object_store::path::Path as StorePath;
+use object_store::{ObjectStore, ObjectStoreExt};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+/// The repository root; fixtures are addressed from here.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+pub fn weir() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_weir"));
+    cmd.current_dir(root()).env("WEIR_LOG", "warn");
+    cmd
+}
+
+pub fn run_ok(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("weir starts");
+    assert!(
+        out.status.success(),
+        "weir failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Every object of a store, key → content as lines: Parquet rows as JSON, JSON lines
+/// as they are (dead letters without their arrival time, which varies by run).
+pub async fn read_lake(store: Arc<dyn ObjectStore>) -> BTreeMap<String, Vec<String>> {
+    let metas: Vec<_> = store.list(None).try_collect().await.unwrap();
+    let mut lake = BTreeMap::new();
+    for meta in metas {
+        let bytes = store
+            .get(&meta.location)
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        let key = meta.location.to_string();
+        let lines = if key.ends_with(".parquet") {
+            parquet_rows(bytes)
+        } else {
+            text_lines(&key, &bytes)
+        };
+        lake.insert(key, lines);
+    }
+    lake
+}
+
+pub async fn read_dir_lake(dir: &Path) -> BTreeMap<String, Vec<String>> {
+    let store = object_store::local::LocalFileSystem::new_with_prefix(dir).unwrap();
+    read_lake(Arc::new(store)).await
+}
+
+fn parquet_rows(bytes: bytes::Bytes) -> Vec<String> {
+    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .unwrap()
+        .build()
+        .unwrap();
+    let mut out = Vec::new();
+    {
+        let mut writer = arrow_json::LineDelimitedWriter::new(&mut out);
+        for batch in reader {
+            writer.write(&batch.unwrap()).unwrap();
+        }
+        writer.finish().unwrap();
+    }
+    String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+fn text_lines(key: &str, bytes: &[u8]) -> Vec<String> {
+    let text = if key.ends_with(".gz") {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(bytes), &mut s).unwrap();
+        s
+    } else if key.ends_with(".zst") {
+        String::from_utf8(zstd::decode_all(bytes).unwrap()).unwrap()
+    } else {
+        String::from_utf8(bytes.to_vec()).unwrap()
+    };
+    text.lines()
+        .map(|l| match serde_json::from_str::<serde_json::Value>(l) {
+            Ok(serde_json::Value::Object(mut m)) if m.contains_key("error_type") => {
+                m.remove("arrival_ms");
+                serde_json::Value::Object(m).to_string()
+            }
+            _ => l.to_string(),
+        })
+        .collect()
+}
+
+/// The golden text of a lake: each object key, then its lines.
+pub fn render_lake(lake: &BTreeMap<String, Vec<String>>) -> String {
+    let mut s = String::new();
+    for (key, lines) in lake {
+        s.push_str(&format!("== {key}\n"));
+        for l in lines {
+            s.push_str(l);
+            s.push('\n');
+        }
+    }
+    s
+}
+
+/// Compares with `expected.txt` of a golden case; `UPDATE_GOLDEN=1` rewrites it.
+pub fn assert_golden(case: &Path, actual: &str) {
+    let file = case.join("expected.txt");
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&file, actual).unwrap();
+    }
+    let expected = std::fs::read_to_string(&file).unwrap_or_else(|_| {
+        panic!(
+            "{} is missing; run with UPDATE_GOLDEN=1 and review it",
+            file.display()
+        )
+    });
+    if expected != actual {
+        panic!(
+            "lake differs from {}:\n--- expected\n{expected}\n--- actual\n{actual}",
+            file.display()
+        );
+    }
+}
+
+pub fn store_path(key: &str) -> StorePath {
+    StorePath::from(key)
+}
+
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits until something listens on `port`.
+pub fn wait_for_port(port: u16, what: &str) {
+    for _ in 0..300 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("{what} did not start listening on 127.0.0.1:{port} within 30 s");
+}

@@ -1,0 +1,163 @@
+//! Restart: a following file source is stopped with SIGTERM while lines are still being
+//! appended, then started again; every input record must be in the lake exactly once,
+//! and after each stop the lake must hold exactly the records before the stored position.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn line(i: u64) -> String {
+    let region = ["eu", "us", "ap"][(i % 3) as usize];
+    format!(
+        "{{\"id\": {i}, \"at\": \"2026-04-0{}T{:02}:{:02}:00Z\", \"customer\": {{\"region\": \"{region}\"}}, \"amount\": {}.5}}\n",
+        1 + i % 2,
+        (i / 60) % 24,
+        i % 60,
+        i % 1000
+    )
+}
+
+fn append(file: &Path, range: std::ops::Range<u64>) {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(file)
+        .unwrap();
+    let text: String = range.map(line).collect();
+    f.write_all(text.as_bytes()).unwrap();
+}
+
+fn position(state: &Path) -> u64 {
+    std::fs::read(state.join("restart/positions.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<BTreeMap<String, u64>>(&b).ok())
+        .and_then(|m| m.get("events_ndjson").copied())
+        .unwrap_or(0)
+}
+
+fn wait_until(what: &str, cond: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn terminate(mut child: Child) {
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    assert!(exit.success(), "weir must exit 0 after SIGTERM, got {exit}");
+}
+
+/// Ids in the lake, with how often each occurs.
+async fn ids_in(lake: &Path) -> BTreeMap<u64, u32> {
+    let mut ids = BTreeMap::new();
+    for rows in read_dir_lake(lake).await.into_values() {
+        for row in rows {
+            let v: serde_json::Value = serde_json::from_str(&row).unwrap();
+            *ids.entry(v["id"].as_u64().unwrap()).or_insert(0) += 1;
+        }
+    }
+    ids
+}
+
+/// Number of input lines that start before `offset`.
+fn lines_before(file: &Path, offset: u64) -> u64 {
+    let text = std::fs::read(file).unwrap();
+    let mut start = 0u64;
+    let mut n = 0;
+    for l in text.split_inclusive(|b| *b == b'\n') {
+        if start >= offset {
+            break;
+        }
+        n += 1;
+        start += l.len() as u64;
+    }
+    n
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_mid_stream_then_restart_delivers_each_record_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::create_dir(dir.join("pipelines")).unwrap();
+    std::fs::create_dir(dir.join("input")).unwrap();
+    let input = dir.join("input/events.ndjson");
+    std::fs::write(
+        dir.join("pipelines/restart.yaml"),
+        format!(
+            "apiVersion: weir/v1\nname: restart\nsource:\n  type: file\n  path: ../input/events.ndjson\n  mode: follow\n  poll_interval: 50ms\n  batch_size: 250\nschema:\n  registry: {}\n  subject: events\nsink:\n  url: ../lake\n  prefix: \"day=!{{timestamp:dd}}/hour=!{{timestamp:HH}}/\"\n  time:\n    field: at\n  buffer:\n    interval: 300ms\n    idle: 200ms\n",
+            root().join("tests/golden/schemas").display()
+        ),
+    )
+    .unwrap();
+    let (state, lake) = (dir.join("state"), dir.join("lake"));
+    let start = || {
+        weir()
+            .args(["run", "--pipelines"])
+            .arg(dir.join("pipelines"))
+            .arg("--state-dir")
+            .arg(&state)
+            .spawn()
+            .unwrap()
+    };
+
+    append(&input, 0..10_000);
+    let daemon = start();
+    let size = std::fs::metadata(&input).unwrap().len();
+    wait_until("the first 10000 lines", || position(&state) == size);
+    // Keep appending while the daemon reads, and stop it in the middle.
+    for chunk in 0..20 {
+        append(&input, 10_000 + chunk * 500..10_000 + (chunk + 1) * 500);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    terminate(daemon);
+
+    let committed = position(&state);
+    eprintln!(
+        "stopped at byte {committed} of {}",
+        std::fs::metadata(&input).unwrap().len()
+    );
+    let ids = ids_in(&lake).await;
+    let expected = lines_before(&input, committed);
+    assert!(
+        expected >= 10_000,
+        "the first part was delivered before the stop"
+    );
+    assert_eq!(
+        ids.len() as u64,
+        expected,
+        "the lake holds exactly the records before the stored position"
+    );
+    assert!(
+        ids.values().all(|n| *n == 1),
+        "no record twice after the stop"
+    );
+    assert_eq!(
+        ids.keys().copied().collect::<Vec<_>>(),
+        (0..expected).collect::<Vec<_>>()
+    );
+
+    append(&input, 20_000..30_000);
+    let daemon = start();
+    let size = std::fs::metadata(&input).unwrap().len();
+    wait_until("all 30000 lines", || position(&state) == size);
+    terminate(daemon);
+
+    let ids = ids_in(&lake).await;
+    assert_eq!(ids.len(), 30_000);
+    assert!(ids.values().all(|n| *n == 1), "every record exactly once");
+}

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Sets up what the tests need (Python readers, the S3-compatible server), then runs
+# every test of the workspace. Safe to run again; installs only what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v python3 >/dev/null || ! python3 -m pip --version >/dev/null 2>&1; then
+  echo "==> installing python3 and pip"
+  apt-get update -qq && apt-get install -y -qq python3 python3-pip >/dev/null
+fi
+if ! python3 -c "import pyarrow, duckdb, moto" 2>/dev/null || ! command -v moto_server >/dev/null; then
+  echo "==> installing test readers and servers (tests/requirements.txt)"
+  python3 -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+fi
+
+echo "==> cargo test"
+cargo test --workspace --locked "$@"

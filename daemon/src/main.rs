@@ -6,6 +6,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
+// Many small, short-lived allocations on several threads: mimalloc keeps both the
+// time and the fragmentation (RSS) of that pattern far below the system allocator's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "weir", version, about = "Moves event streams into data lakes")]
 struct Cli {

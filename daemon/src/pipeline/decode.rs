@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow_array::{RecordBatch, UInt32Array};
+use arrow_array::RecordBatch;
 use chrono::TimeZone;
 use serde_json::Value;
 
@@ -14,7 +14,7 @@ use crate::record::Batch;
 use crate::schema::Schema;
 use crate::sink::spec::SinkSpec;
 use crate::sink::template::{RenderInput, lookup};
-use crate::sink::{DeadLetter, ErrorKind, Group, GroupData, Routed};
+use crate::sink::{DeadLetter, ErrorKind, Group, GroupData, PrefixedRows, Routed};
 
 /// Why the pipeline must stop: a record whose error kind is set to `stop`.
 #[derive(Debug)]
@@ -24,14 +24,13 @@ pub struct StopAt {
     pub reason: String,
 }
 
+/// Decodes batches; cheap to clone, so several batches can be decoded in parallel.
+#[derive(Clone)]
 pub struct Decoder {
     pipeline: String,
     schema: Option<Arc<Schema>>,
     sink: Arc<SinkSpec>,
     on_error: OnErrorConfig,
-    // Reused across batches so the hot path does not reallocate them.
-    scratch: String,
-    prefixes: HashMap<String, u32>,
 }
 
 /// Valid records of one batch, in order, with their prefix index and position.
@@ -39,6 +38,10 @@ struct Accepted {
     values: Vec<Value>,
     raw: Vec<usize>,
     prefix: Vec<u32>,
+    /// Distinct prefixes of the batch and their index; one allocation per prefix.
+    prefixes: HashMap<String, u32>,
+    /// The prefix being rendered, reused for every record.
+    scratch: String,
 }
 
 impl Decoder {
@@ -53,22 +56,22 @@ impl Decoder {
             schema,
             sink,
             on_error,
-            scratch: String::new(),
-            prefixes: HashMap::new(),
         }
     }
 
     /// Routes one batch. With `Err`, the routed part holds the records before the stop.
-    pub fn decode(&mut self, batch: &Batch) -> (Routed, Option<StopAt>) {
-        self.prefixes.clear();
+    pub fn decode(&self, batch: &Batch) -> (Routed, Option<StopAt>) {
         let mut accepted = Accepted {
             values: Vec::with_capacity(batch.len()),
             raw: Vec::with_capacity(batch.len()),
             prefix: Vec::with_capacity(batch.len()),
+            prefixes: HashMap::new(),
+            scratch: String::new(),
         };
         let mut routed = Routed {
             partition: batch.partition.clone(),
             next_position: batch.next_position,
+            rows: None,
             data: Vec::new(),
             dead_letters: Vec::new(),
         };
@@ -83,15 +86,13 @@ impl Decoder {
                 }
             }
         }
-        let prefixes = std::mem::take(&mut self.prefixes);
-        self.build_groups(batch, accepted, &prefixes, &mut routed, &mut dead);
-        self.prefixes = prefixes;
+        self.build_groups(batch, accepted, &mut routed, &mut dead);
         routed.dead_letters = dead.into_values().collect();
         (routed, stop)
     }
 
     fn accept(
-        &mut self,
+        &self,
         batch: &Batch,
         i: usize,
         out: &mut Accepted,
@@ -106,11 +107,11 @@ impl Decoder {
         let time = self
             .record_time(&value, batch.timestamp(i))
             .map_err(|r| (ErrorKind::PartitionFailed, r))?;
-        self.scratch.clear();
+        out.scratch.clear();
         self.sink
             .prefix
             .render(
-                &mut self.scratch,
+                &mut out.scratch,
                 &RenderInput {
                     time,
                     record: Some(&value),
@@ -118,11 +119,11 @@ impl Decoder {
                 },
             )
             .map_err(|r| (ErrorKind::PartitionFailed, r))?;
-        let next = self.prefixes.len() as u32;
-        let index = match self.prefixes.get(self.scratch.as_str()) {
+        let next = out.prefixes.len() as u32;
+        let index = match out.prefixes.get(out.scratch.as_str()) {
             Some(ix) => *ix,
             None => {
-                self.prefixes.insert(self.scratch.clone(), next);
+                out.prefixes.insert(out.scratch.clone(), next);
                 next
             }
         };
@@ -168,7 +169,7 @@ impl Decoder {
 
     /// Applies the configured action; returns `Some` when the pipeline must stop.
     fn reject(
-        &mut self,
+        &self,
         batch: &Batch,
         i: usize,
         kind: ErrorKind,
@@ -236,18 +237,18 @@ impl Decoder {
     }
 
     fn build_groups(
-        &mut self,
+        &self,
         batch: &Batch,
-        accepted: Accepted,
-        prefixes: &HashMap<String, u32>,
+        mut accepted: Accepted,
         routed: &mut Routed,
         dead: &mut HashMap<String, Group>,
     ) {
         if accepted.values.is_empty() {
             return;
         }
+        let prefixes = std::mem::take(&mut accepted.prefixes);
         let mut names: Vec<&str> = vec![""; prefixes.len()];
-        for (name, ix) in prefixes {
+        for (name, ix) in &prefixes {
             names[*ix as usize] = name;
         }
         match self.sink.format {
@@ -275,7 +276,17 @@ impl Decoder {
             }
             Format::Parquet => {
                 let (rows, keep) = self.to_arrow(batch, &accepted, dead);
-                split_by_prefix(rows, &keep, &accepted, batch, &names, routed);
+                if let Some(rows) = rows {
+                    routed.rows = Some(PrefixedRows {
+                        prefix: keep.iter().map(|k| accepted.prefix[*k]).collect(),
+                        positions: keep
+                            .iter()
+                            .map(|k| batch.position(accepted.raw[*k]))
+                            .collect(),
+                        names: names.iter().map(|n| n.to_string()).collect(),
+                        batch: rows,
+                    });
+                }
             }
         }
     }
@@ -284,7 +295,7 @@ impl Decoder {
     /// but Arrow cannot hold (e.g. an integer beyond i64) are isolated one by one and
     /// dead-lettered; `keep` lists the accepted indexes that made it.
     fn to_arrow(
-        &mut self,
+        &self,
         batch: &Batch,
         accepted: &Accepted,
         dead: &mut HashMap<String, Group>,
@@ -331,48 +342,5 @@ impl Decoder {
             }
         }
         (good.flush().expect("every row was probed"), keep)
-    }
-}
-
-fn split_by_prefix(
-    rows: Option<RecordBatch>,
-    keep: &[usize],
-    accepted: &Accepted,
-    batch: &Batch,
-    names: &[&str],
-    routed: &mut Routed,
-) {
-    let Some(rows) = rows else { return };
-    let mut per_prefix: Vec<Vec<u32>> = vec![Vec::new(); names.len()];
-    for (row, &k) in keep.iter().enumerate() {
-        per_prefix[accepted.prefix[k] as usize].push(row as u32);
-    }
-    for (ix, rows_of) in per_prefix.into_iter().enumerate() {
-        if rows_of.is_empty() {
-            continue;
-        }
-        let positions = rows_of
-            .iter()
-            .map(|r| batch.position(accepted.raw[keep[*r as usize]]));
-        let (first, last) = positions.fold((u64::MAX, 0), |(lo, hi), p| (lo.min(p), hi.max(p)));
-        let data = if rows_of.len() == rows.num_rows() {
-            rows.clone()
-        } else {
-            let indices = UInt32Array::from(rows_of);
-            let columns = rows
-                .columns()
-                .iter()
-                .map(|c| arrow_select::take::take(c, &indices, None))
-                .collect::<Result<Vec<_>, _>>()
-                .expect("indices are in range");
-            RecordBatch::try_new(rows.schema(), columns).expect("same schema")
-        };
-        routed.data.push(Group {
-            prefix: names[ix].to_string(),
-            records: data.num_rows(),
-            data: GroupData::Arrow(data),
-            first_position: first,
-            last_position: last,
-        });
     }
 }

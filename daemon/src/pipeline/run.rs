@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use futures::StreamExt;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -76,28 +77,20 @@ pub async fn run_pipeline(
     );
 
     let source_stop = shutdown.child_token();
-    let (batch_tx, mut batch_rx) = mpsc::channel::<Batch>(CHANNEL_DEPTH);
-    let (routed_tx, mut routed_rx) = mpsc::channel::<(Routed, Option<StopAt>)>(CHANNEL_DEPTH);
+    let (batch_tx, batch_rx) = mpsc::channel::<Batch>(CHANNEL_DEPTH);
+    let (routed_tx, mut routed_rx) = mpsc::channel::<(Routed, Option<StopAt>)>(1);
     let source = tokio::spawn(
         spec.source
             .clone()
             .run(positions, batch_tx, source_stop.clone()),
     );
-    let mut decoder = Decoder::new(
+    let decoder = Decoder::new(
         &spec.name,
         spec.schema.clone(),
         spec.sink.clone(),
         spec.on_error,
     );
-    let decode = tokio::task::spawn_blocking(move || {
-        while let Some(batch) = batch_rx.blocking_recv() {
-            let out = decoder.decode(&batch);
-            let stop = out.1.is_some();
-            if routed_tx.blocking_send(out).is_err() || stop {
-                break;
-            }
-        }
-    });
+    let decode = tokio::spawn(decode_in_order(decoder, batch_rx, routed_tx));
 
     let result = drive(&mut writer, &mut routed_rx, &source_stop).await;
     source_stop.cancel();
@@ -130,6 +123,33 @@ pub async fn run_pipeline(
         Some(e) => Err((outcome, e)),
         None => Ok(outcome),
     }
+}
+
+/// Decodes batches on blocking threads, several at once, and forwards the results in
+/// source order (the watermark relies on it). Stops after a batch that asks to stop.
+async fn decode_in_order(
+    decoder: Decoder,
+    batches: mpsc::Receiver<Batch>,
+    routed: mpsc::Sender<(Routed, Option<StopAt>)>,
+) -> Result<(), PipelineError> {
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8));
+    let mut decoded = tokio_stream::wrappers::ReceiverStream::new(batches)
+        .map(|batch| {
+            let decoder = decoder.clone();
+            tokio::task::spawn_blocking(move || decoder.decode(&batch))
+        })
+        .buffered(workers);
+    while let Some(result) = decoded.next().await {
+        let out = result.map_err(|e| PipelineError::Internal {
+            stage: "decode",
+            reason: e.to_string(),
+        })?;
+        let stop = out.1.is_some();
+        if routed.send(out).await.is_err() || stop {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// The writer loop: routed batches in, time-based flushes on a ticker.

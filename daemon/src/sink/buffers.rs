@@ -29,7 +29,7 @@ pub enum GroupData {
 impl GroupData {
     pub fn memory_size(&self) -> usize {
         match self {
-            GroupData::Arrow(b) => b.get_array_memory_size(),
+            GroupData::Arrow(b) => arrow_bytes(b),
             GroupData::Lines(l) => l.capacity(),
         }
     }
@@ -85,7 +85,7 @@ impl Buffers {
             dead_letter,
         };
         let now = Instant::now();
-        let size = group.data.memory_size();
+        let size = group.data.memory_size() as isize;
         let buffer = self.open.entry(key.clone()).or_insert_with(|| Buffer {
             batches: Vec::new(),
             lines: Vec::new(),
@@ -96,16 +96,20 @@ impl Buffers {
             opened: now,
             last_write: now,
         });
+        let mut size = size;
         match group.data {
-            GroupData::Arrow(b) => buffer.batches.push(b),
+            GroupData::Arrow(b) => {
+                buffer.batches.push(b);
+                size = compact_tail(&mut buffer.batches, size);
+            }
             GroupData::Lines(l) => buffer.lines.extend_from_slice(&l),
         }
-        buffer.bytes += size;
+        buffer.bytes = buffer.bytes.saturating_add_signed(size);
         buffer.records += group.records;
         buffer.first_position = buffer.first_position.min(group.first_position);
         buffer.last_position = buffer.last_position.max(group.last_position);
         buffer.last_write = now;
-        self.total_bytes += size;
+        self.total_bytes = self.total_bytes.saturating_add_signed(size);
         key
     }
 
@@ -209,11 +213,65 @@ mod tests {
     }
 }
 
+/// Rows below which a batch counts as small. A merged run of 8 small batches is small
+/// again only while they average under 16 rows, so a row is copied a few times at most.
+const SMALL_BATCH_ROWS: usize = 128;
+/// Small batches at the end of a buffer that are merged into one.
+const SMALL_RUN: usize = 8;
+
+/// Heap bytes of an array beyond its buffers (Arc'd array data, buffer headers, the
+/// allocator's rounding), which `get_array_memory_size` does not include.
+const ARRAY_OVERHEAD: usize = 320;
+
+/// What a batch really costs in memory: its buffers plus a fixed cost per array.
+pub fn arrow_bytes(batch: &RecordBatch) -> usize {
+    fn arrays(t: &arrow_schema::DataType) -> usize {
+        use arrow_schema::DataType::*;
+        1 + match t {
+            Struct(fields) => fields.iter().map(|f| arrays(f.data_type())).sum(),
+            List(f) | LargeList(f) | FixedSizeList(f, _) | Map(f, _) => arrays(f.data_type()),
+            _ => 0,
+        }
+    }
+    let count: usize = batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| arrays(f.data_type()))
+        .sum();
+    batch.get_array_memory_size() + count * ARRAY_OVERHEAD
+}
+
+/// Merges a trailing run of small batches into one. With many open prefixes each batch
+/// from the source contributes a few rows to every prefix; merging keeps per-array
+/// overhead (which the byte count does not see) from growing with the number of
+/// prefixes. Returns `added` corrected by the change in buffered bytes.
+fn compact_tail(batches: &mut Vec<RecordBatch>, added: isize) -> isize {
+    let run = batches
+        .iter()
+        .rev()
+        .take_while(|b| b.num_rows() < SMALL_BATCH_ROWS)
+        .count();
+    if run < SMALL_RUN {
+        return added;
+    }
+    let tail = batches.split_off(batches.len() - run);
+    let before: usize = tail.iter().map(arrow_bytes).sum();
+    let merged = arrow_select::concat::concat_batches(&tail[0].schema(), &tail)
+        .expect("batches of one buffer share a schema");
+    let after = arrow_bytes(&merged);
+    batches.push(merged);
+    added + after as isize - before as isize
+}
+
 /// What the decode stage hands the writer for one source batch.
 pub struct Routed {
     pub partition: PartitionId,
     /// Resume point once everything in this batch is delivered.
     pub next_position: u64,
+    /// Parquet-bound rows, split per prefix by the writer.
+    pub rows: Option<super::rows::PrefixedRows>,
+    /// JSON-lines groups, one per prefix.
     pub data: Vec<Group>,
     pub dead_letters: Vec<Group>,
 }

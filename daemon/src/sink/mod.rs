@@ -4,6 +4,7 @@
 mod buffers;
 mod dead_letter;
 mod encode;
+mod rows;
 pub mod spec;
 mod store;
 pub mod template;
@@ -11,6 +12,7 @@ pub mod writer;
 
 pub use buffers::{Group, GroupData, Routed};
 pub use dead_letter::{DeadLetter, ErrorKind};
+pub use rows::PrefixedRows;
 pub use spec::SinkSpec;
 pub use store::{StoreError, open_store};
 pub use writer::{SinkError, SinkWriter};

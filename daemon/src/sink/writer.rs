@@ -81,7 +81,8 @@ impl SinkWriter {
     /// Takes one routed batch; flushes what became full and keeps within the budget.
     pub async fn accept(&mut self, routed: Routed) -> Result<(), SinkError> {
         let mut touched = Vec::with_capacity(routed.data.len() + routed.dead_letters.len());
-        for group in routed.data {
+        let split = routed.rows.map(|rows| rows.split()).unwrap_or_default();
+        for group in split.into_iter().chain(routed.data) {
             touched.push(self.buffers.append(&routed.partition, group, false));
         }
         for group in routed.dead_letters {

@@ -30,12 +30,16 @@ impl Generator {
         let mut next = from.0.get(PARTITION).copied().unwrap_or(0);
         let began = Instant::now();
         let first = next;
+        // At a set rate, batches stay around a tenth of a second of events.
+        let batch_size = self.rate_per_sec.map_or(self.batch_size, |r| {
+            self.batch_size.min((r / 10.0).ceil() as usize).max(1)
+        }) as u64;
         let invalid_every =
             (self.invalid_ratio > 0.0).then(|| (1.0 / self.invalid_ratio).round().max(1.0) as u64);
         while !shutdown.is_cancelled() && self.count.is_none_or(|c| next < c) {
-            let end = self.count.map_or(next + self.batch_size as u64, |c| {
-                c.min(next + self.batch_size as u64)
-            });
+            let end = self
+                .count
+                .map_or(next + batch_size, |c| c.min(next + batch_size));
             let mut batch = Batch::new(partition.clone());
             let arrival = chrono::Utc::now().timestamp_millis();
             for i in next..end {

@@ -4,7 +4,8 @@
 //! NDJSON file through the full pipeline into hourly prefixes, against a baseline of
 //! arrow-json decode + ArrowWriter alone on the same file in the same process.
 //! Run 2: the same volume spread over 1,000 open prefixes with a 64 MiB budget.
-//! `WEIR_BENCH_RECORDS` overrides the record count.
+//! `WEIR_BENCH_RECORDS` overrides the record count. Each measurement runs in a fresh
+//! child process so that its peak RSS is not inherited from an earlier one.
 
 use std::io::{BufReader, BufWriter, Write};
 use std::path::Path;
@@ -22,15 +23,15 @@ use weir::source::generator::{GeneratorKind, write_event};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
+    if let Ok(scenario) = std::env::var("WEIR_BENCH_SCENARIO") {
+        return child(&scenario);
+    }
     let records: u64 = std::env::var("WEIR_BENCH_RECORDS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
     let tmp = tempfile::tempdir().unwrap();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let registry = root.join("schemas");
-
-    println!("weir throughput bench: {records} order records");
+    println!("weir throughput bench: {records} order records; each measurement in a fresh process");
     let day = tmp.path().join("day.ndjson");
     let input_bytes = write_input(&day, records, 24 * 60);
     println!(
@@ -39,27 +40,26 @@ fn main() {
         input_bytes as f64 / records as f64
     );
 
-    // Run 1: the pipeline, then the baseline on the same file.
     let hourly = "orders/dt=!{timestamp:yyyy-MM-dd}/hour=!{timestamp:HH}/";
-    let (secs, rss, out_bytes, written) =
-        run_pipeline(tmp.path(), "hourly", &day, &registry, hourly, "256MiB");
-    let rate = written as f64 / secs;
-    println!("\n[run 1] pipeline, hourly prefixes");
+    let [secs, rss, out_bytes, written] = spawn(tmp.path(), "pipeline", &day, hourly, "256MiB");
+    let rate = written / secs;
+    println!("\n[run 1] pipeline, hourly prefixes, memory_budget 256MiB");
     println!("  records/s        {:>12.0}", rate);
     println!(
         "  MB/s (input)     {:>12.1}",
         input_bytes as f64 / 1e6 / secs
     );
-    println!("  peak RSS         {:>12.1} MiB", rss as f64 / 1048576.0);
+    println!("  peak RSS         {:>12.1} MiB", rss / 1048576.0);
     println!(
         "  output / input   {:>12.3}",
-        out_bytes as f64 / input_bytes as f64
+        out_bytes / input_bytes as f64
     );
-    let base_secs = baseline(&day, &registry, &tmp.path().join("baseline.parquet"));
+    let [base_secs, base_rss, _, _] = spawn(tmp.path(), "baseline", &day, "", "");
     let base_rate = records as f64 / base_secs;
     println!(
-        "  baseline rec/s   {:>12.0}  (arrow-json decode + ArrowWriter, one file)",
-        base_rate
+        "  baseline rec/s   {:>12.0}  (arrow-json decode + ArrowWriter, one file, peak RSS {:.0} MiB)",
+        base_rate,
+        base_rss / 1048576.0
     );
     println!(
         "  ratio            {:>12.2}  (target >= 0.5)",
@@ -71,14 +71,67 @@ fn main() {
     write_input(&spread, records, 1000);
     std::fs::remove_file(&day).unwrap();
     let minutes = "orders/!{timestamp:dd}/!{timestamp:HH}/!{timestamp:mm}/";
-    let (secs, rss, _, written) =
-        run_pipeline(tmp.path(), "minutes", &spread, &registry, minutes, "64MiB");
+    let [secs, rss, _, written] = spawn(tmp.path(), "pipeline", &spread, minutes, "64MiB");
     println!("\n[run 2] 1000 open prefixes, memory_budget 64MiB");
-    println!("  records/s        {:>12.0}", written as f64 / secs);
+    println!("  records/s        {:>12.0}", written / secs);
     println!(
         "  peak RSS         {:>12.1} MiB  (target <= 128 MiB)",
-        rss as f64 / 1048576.0
+        rss / 1048576.0
     );
+}
+
+/// Runs one measurement in a fresh process, so peak RSS is its own.
+fn spawn(dir: &Path, scenario: &str, input: &Path, prefix: &str, budget: &str) -> [f64; 4] {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .env("WEIR_BENCH_SCENARIO", scenario)
+        .env("WEIR_BENCH_DIR", dir)
+        .env("WEIR_BENCH_INPUT", input)
+        .env("WEIR_BENCH_PREFIX", prefix)
+        .env("WEIR_BENCH_BUDGET", budget)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("RESULT "))
+        .unwrap_or_else(|| {
+            panic!(
+                "{scenario} failed: {stdout}{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+    let v: Vec<f64> = line.split(' ').map(|x| x.parse().unwrap()).collect();
+    [v[0], v[1], v[2], v[3]]
+}
+
+fn child(scenario: &str) {
+    let var = |k: &str| std::env::var(k).unwrap();
+    let (dir, input) = (
+        std::path::PathBuf::from(var("WEIR_BENCH_DIR")),
+        std::path::PathBuf::from(var("WEIR_BENCH_INPUT")),
+    );
+    let registry = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .join("schemas");
+    let [secs, out_bytes, written] = match scenario {
+        "baseline" => {
+            let secs = baseline(&input, &registry, &dir.join("baseline.parquet"));
+            [secs, 0.0, 0.0]
+        }
+        _ => {
+            let (secs, out_bytes, written) = run_pipeline(
+                &dir,
+                "bench",
+                &input,
+                &registry,
+                &var("WEIR_BENCH_PREFIX"),
+                &var("WEIR_BENCH_BUDGET"),
+            );
+            [secs, out_bytes as f64, written as f64]
+        }
+    };
+    println!("RESULT {secs} {} {out_bytes} {written}", peak_rss());
 }
 
 /// Writes `records` events with event times spread over `minutes`; returns the size.
@@ -104,11 +157,7 @@ fn write_input(path: &Path, records: u64, minutes: u64) -> u64 {
     std::fs::metadata(path).unwrap().len()
 }
 
-fn reset_peak_rss() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-}
-
-fn peak_rss() -> u64 {
+fn peak_rss() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
     let kb: u64 = status
         .lines()
@@ -116,10 +165,10 @@ fn peak_rss() -> u64 {
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
-    kb * 1024
+    (kb * 1024) as f64
 }
 
-/// Runs one pipeline in-process; returns (seconds, peak RSS, output bytes, records written).
+/// Runs one pipeline in this process; returns (seconds, output bytes, records written).
 fn run_pipeline(
     dir: &Path,
     name: &str,
@@ -127,7 +176,7 @@ fn run_pipeline(
     registry: &Path,
     prefix: &str,
     budget: &str,
-) -> (f64, u64, u64, u64) {
+) -> (f64, u64, u64) {
     let pipelines = dir.join(format!("pipelines-{name}"));
     std::fs::create_dir_all(&pipelines).unwrap();
     let lake = dir.join(format!("lake-{name}"));
@@ -147,7 +196,6 @@ fn run_pipeline(
         .enable_all()
         .build()
         .unwrap();
-    reset_peak_rss();
     let started = Instant::now();
     let outcome = runtime
         .block_on(weir::pipeline::run_pipeline(
@@ -158,10 +206,9 @@ fn run_pipeline(
         .map_err(|(_, e)| e)
         .unwrap();
     let secs = started.elapsed().as_secs_f64();
-    let rss = peak_rss();
     let out_bytes = dir_size(&lake);
     std::fs::remove_dir_all(&lake).unwrap();
-    (secs, rss, out_bytes, outcome.stats.records)
+    (secs, out_bytes, outcome.stats.records)
 }
 
 fn dir_size(dir: &Path) -> u64 {

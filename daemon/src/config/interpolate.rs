@@ -14,7 +14,7 @@ pub type Secrets = HashSet<(usize, usize)>;
 #[derive(Debug)]
 pub struct InterpolationError {
     pub key: String,
-    pub span: Span,
+    pub span: Box<Span>,
     pub message: String,
     pub hint: String,
 }
@@ -42,14 +42,12 @@ fn walk(
             let (value, from_env) =
                 expand(s.as_str(), env).map_err(|(message, hint)| InterpolationError {
                     key: path,
-                    span: *s.span(),
+                    span: Box::new(*s.span()),
                     message,
                     hint,
                 })?;
-            if from_env {
-                if let Some(m) = s.span().start() {
-                    secrets.insert((m.line(), m.column()));
-                }
+            if let (true, Some(m)) = (from_env, s.span().start()) {
+                secrets.insert((m.line(), m.column()));
             }
             let mut replaced = MarkedScalarNode::new(*s.span(), value);
             replaced.set_coerce(s.may_coerce());
@@ -87,9 +85,9 @@ fn expand(
     while let Some(i) = rest.find('$') {
         out.push_str(&rest[..i]);
         let tail = &rest[i..];
-        if tail.starts_with("$${") {
+        if let Some(after) = tail.strip_prefix("$${") {
             out.push_str("${");
-            rest = &tail[3..];
+            rest = after;
         } else if let Some(body) = tail.strip_prefix("${") {
             let end = body.find('}').ok_or_else(|| {
                 (

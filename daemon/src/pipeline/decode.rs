@@ -1,20 +1,24 @@
-//! The decode stage: each record is parsed once into JSON, validated against the schema,
-//! given its prefix, and the valid ones of a batch become one Arrow batch that is split
-//! by prefix. Bad records become dead letters, are dropped, or stop the pipeline.
+//! The decode stage: each record is parsed once into JSON, validated against the schema
+//! and given its prefix. Valid records are turned into Arrow a chunk at a time, so only
+//! a chunk of parsed values is alive at once; bad records become dead letters, are
+//! dropped, or stop the pipeline.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow_array::RecordBatch;
 use chrono::TimeZone;
 use serde_json::Value;
 
+use super::columns::Columns;
 use crate::config::{ErrorAction, Format, OnErrorConfig};
 use crate::record::Batch;
 use crate::schema::Schema;
 use crate::sink::spec::SinkSpec;
 use crate::sink::template::{RenderInput, lookup};
 use crate::sink::{DeadLetter, ErrorKind, Group, GroupData, PrefixedRows, Routed};
+
+/// Parsed values converted to Arrow together; bounds the memory of parsed JSON.
+const CHUNK: usize = 256;
 
 /// Why the pipeline must stop: a record whose error kind is set to `stop`.
 #[derive(Debug)]
@@ -33,15 +37,18 @@ pub struct Decoder {
     on_error: OnErrorConfig,
 }
 
-/// Valid records of one batch, in order, with their prefix index and position.
-struct Accepted {
-    values: Vec<Value>,
-    raw: Vec<usize>,
-    prefix: Vec<u32>,
+/// The state of decoding one batch.
+struct Work {
     /// Distinct prefixes of the batch and their index; one allocation per prefix.
     prefixes: HashMap<String, u32>,
     /// The prefix being rendered, reused for every record.
     scratch: String,
+    /// Valid records waiting for conversion: batch index, prefix index, parsed value.
+    pending: Vec<(usize, u32, Value)>,
+    /// Parquet: the Arrow rows so far. JSON lines: one group per prefix.
+    columns: Option<Columns>,
+    lines: Vec<Option<Group>>,
+    dead: HashMap<String, Group>,
 }
 
 impl Decoder {
@@ -59,44 +66,60 @@ impl Decoder {
         }
     }
 
-    /// Routes one batch. With `Err`, the routed part holds the records before the stop.
+    /// Routes one batch. With a stop, the routed part holds the records before it.
     pub fn decode(&self, batch: &Batch) -> (Routed, Option<StopAt>) {
-        let mut accepted = Accepted {
-            values: Vec::with_capacity(batch.len()),
-            raw: Vec::with_capacity(batch.len()),
-            prefix: Vec::with_capacity(batch.len()),
+        let columns = match (self.sink.format, &self.schema) {
+            (Format::Parquet, Some(schema)) => Some(Columns::new(schema.arrow.clone())),
+            _ => None,
+        };
+        let mut work = Work {
             prefixes: HashMap::new(),
             scratch: String::new(),
+            pending: Vec::with_capacity(CHUNK),
+            columns,
+            lines: Vec::new(),
+            dead: HashMap::new(),
         };
-        let mut routed = Routed {
-            partition: batch.partition.clone(),
-            next_position: batch.next_position,
-            rows: None,
-            data: Vec::new(),
-            dead_letters: Vec::new(),
-        };
-        let mut dead: HashMap<String, Group> = HashMap::new();
+        let mut next_position = batch.next_position;
         let mut stop = None;
         for i in 0..batch.len() {
-            if let Err((kind, reason)) = self.accept(batch, i, &mut accepted) {
-                if let Some(s) = self.reject(batch, i, kind, &reason, &mut dead) {
-                    routed.next_position = s.position;
-                    stop = Some(s);
-                    break;
+            match self.accept(batch, i, &mut work) {
+                Ok(()) if work.pending.len() >= CHUNK => self.convert(batch, &mut work),
+                Ok(()) => {}
+                Err((kind, reason)) => {
+                    if let Some(s) = self.reject(batch, i, kind, &reason, &mut work.dead) {
+                        next_position = s.position;
+                        stop = Some(s);
+                        break;
+                    }
                 }
             }
         }
-        self.build_groups(batch, accepted, &mut routed, &mut dead);
-        routed.dead_letters = dead.into_values().collect();
+        self.convert(batch, &mut work);
+        let mut names = vec![String::new(); work.prefixes.len()];
+        for (name, ix) in work.prefixes {
+            names[ix as usize] = name;
+        }
+        let rows = work
+            .columns
+            .and_then(|c| c.finish())
+            .map(|(batch, prefix, positions)| PrefixedRows {
+                batch,
+                prefix,
+                positions,
+                names,
+            });
+        let routed = Routed {
+            partition: batch.partition.clone(),
+            next_position,
+            rows,
+            data: work.lines.into_iter().flatten().collect(),
+            dead_letters: work.dead.into_values().collect(),
+        };
         (routed, stop)
     }
 
-    fn accept(
-        &self,
-        batch: &Batch,
-        i: usize,
-        out: &mut Accepted,
-    ) -> Result<(), (ErrorKind, String)> {
+    fn accept(&self, batch: &Batch, i: usize, work: &mut Work) -> Result<(), (ErrorKind, String)> {
         let value: Value = serde_json::from_slice(batch.value(i))
             .map_err(|e| (ErrorKind::InvalidJson, e.to_string()))?;
         if let Some(schema) = &self.schema {
@@ -107,30 +130,67 @@ impl Decoder {
         let time = self
             .record_time(&value, batch.timestamp(i))
             .map_err(|r| (ErrorKind::PartitionFailed, r))?;
-        out.scratch.clear();
+        work.scratch.clear();
+        let input = RenderInput {
+            time,
+            record: Some(&value),
+            error_type: None,
+        };
         self.sink
             .prefix
-            .render(
-                &mut out.scratch,
-                &RenderInput {
-                    time,
-                    record: Some(&value),
-                    error_type: None,
-                },
-            )
+            .render(&mut work.scratch, &input)
             .map_err(|r| (ErrorKind::PartitionFailed, r))?;
-        let next = out.prefixes.len() as u32;
-        let index = match out.prefixes.get(out.scratch.as_str()) {
+        let next = work.prefixes.len() as u32;
+        let index = match work.prefixes.get(work.scratch.as_str()) {
             Some(ix) => *ix,
             None => {
-                out.prefixes.insert(out.scratch.clone(), next);
+                work.prefixes.insert(work.scratch.clone(), next);
                 next
             }
         };
-        out.values.push(value);
-        out.raw.push(i);
-        out.prefix.push(index);
+        if work.columns.is_some() {
+            work.pending.push((i, index, value));
+        } else {
+            self.push_line(batch, i, index, work);
+        }
         Ok(())
+    }
+
+    /// JSON lines keep the record exactly as it arrived.
+    fn push_line(&self, batch: &Batch, i: usize, index: u32, work: &mut Work) {
+        let ix = index as usize;
+        if work.lines.len() <= ix {
+            work.lines.resize_with(ix + 1, || None);
+        }
+        let position = batch.position(i);
+        let prefix = &work.scratch;
+        let group = work.lines[ix].get_or_insert_with(|| Group {
+            prefix: prefix.clone(),
+            data: GroupData::Lines(Vec::new()),
+            records: 0,
+            first_position: position,
+            last_position: position,
+        });
+        let GroupData::Lines(lines) = &mut group.data else {
+            unreachable!("line groups hold lines")
+        };
+        lines.extend_from_slice(batch.value(i));
+        lines.push(b'\n');
+        group.records += 1;
+        group.last_position = position;
+    }
+
+    /// Converts the pending values to Arrow. Values the validator passed but the column
+    /// types cannot hold (e.g. an integer beyond 64 bits) are dead-lettered one by one.
+    fn convert(&self, batch: &Batch, work: &mut Work) {
+        let Some(columns) = work.columns.as_mut() else {
+            return;
+        };
+        let pending = std::mem::take(&mut work.pending);
+        for (i, reason) in columns.append(pending, |i| batch.position(i)) {
+            let reason = format!("cannot be stored in the schema's column types: {reason}");
+            let _ = self.reject(batch, i, ErrorKind::SchemaMismatch, &reason, &mut work.dead);
+        }
     }
 
     fn record_time(
@@ -234,113 +294,5 @@ impl Decoder {
                 None
             }
         }
-    }
-
-    fn build_groups(
-        &self,
-        batch: &Batch,
-        mut accepted: Accepted,
-        routed: &mut Routed,
-        dead: &mut HashMap<String, Group>,
-    ) {
-        if accepted.values.is_empty() {
-            return;
-        }
-        let prefixes = std::mem::take(&mut accepted.prefixes);
-        let mut names: Vec<&str> = vec![""; prefixes.len()];
-        for (name, ix) in &prefixes {
-            names[*ix as usize] = name;
-        }
-        match self.sink.format {
-            Format::Jsonl => {
-                let mut groups: Vec<Option<Group>> = (0..names.len()).map(|_| None).collect();
-                for (k, &i) in accepted.raw.iter().enumerate() {
-                    let ix = accepted.prefix[k] as usize;
-                    let position = batch.position(i);
-                    let g = groups[ix].get_or_insert_with(|| Group {
-                        prefix: names[ix].to_string(),
-                        data: GroupData::Lines(Vec::new()),
-                        records: 0,
-                        first_position: position,
-                        last_position: position,
-                    });
-                    let GroupData::Lines(lines) = &mut g.data else {
-                        unreachable!()
-                    };
-                    lines.extend_from_slice(batch.value(i));
-                    lines.push(b'\n');
-                    g.records += 1;
-                    g.last_position = position;
-                }
-                routed.data.extend(groups.into_iter().flatten());
-            }
-            Format::Parquet => {
-                let (rows, keep) = self.to_arrow(batch, &accepted, dead);
-                if let Some(rows) = rows {
-                    routed.rows = Some(PrefixedRows {
-                        prefix: keep.iter().map(|k| accepted.prefix[*k]).collect(),
-                        positions: keep
-                            .iter()
-                            .map(|k| batch.position(accepted.raw[*k]))
-                            .collect(),
-                        names: names.iter().map(|n| n.to_string()).collect(),
-                        batch: rows,
-                    });
-                }
-            }
-        }
-    }
-
-    /// Converts accepted values to one Arrow batch. Values the schema validator passed
-    /// but Arrow cannot hold (e.g. an integer beyond i64) are isolated one by one and
-    /// dead-lettered; `keep` lists the accepted indexes that made it.
-    fn to_arrow(
-        &self,
-        batch: &Batch,
-        accepted: &Accepted,
-        dead: &mut HashMap<String, Group>,
-    ) -> (Option<RecordBatch>, Vec<usize>) {
-        let schema = self
-            .schema
-            .as_ref()
-            .expect("parquet sinks have a schema")
-            .arrow
-            .clone();
-        let decoder = || {
-            arrow_json::ReaderBuilder::new(schema.clone())
-                .build_decoder()
-                .expect("schema-derived decoders build")
-        };
-        let mut d = decoder();
-        if d.serialize(&accepted.values).is_ok() {
-            if let Ok(rows) = d.flush() {
-                return (rows, (0..accepted.values.len()).collect());
-            }
-        }
-        let mut keep = Vec::with_capacity(accepted.values.len());
-        let mut good = decoder();
-        for (k, value) in accepted.values.iter().enumerate() {
-            let mut probe = decoder();
-            match probe
-                .serialize(std::slice::from_ref(value))
-                .and_then(|_| probe.flush())
-            {
-                Ok(_) => {
-                    good.serialize(std::slice::from_ref(value)).expect("probed");
-                    keep.push(k);
-                }
-                Err(e) => {
-                    let reason = format!("cannot be stored in the schema's column types: {e}");
-                    let _ = self.reject(
-                        batch,
-                        accepted.raw[k],
-                        ErrorKind::SchemaMismatch,
-                        &reason,
-                        dead,
-                    );
-                }
-            }
-        }
-        (good.flush().expect("every row was probed"), keep)
     }
 }

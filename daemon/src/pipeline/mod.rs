@@ -1,6 +1,7 @@
 //! One pipeline at run time: source task → decode stage → sink writer, joined by bounded
 //! channels, with acknowledgements flowing back as persisted watermarks.
 
+mod columns;
 mod decode;
 mod run;
 

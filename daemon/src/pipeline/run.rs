@@ -16,7 +16,7 @@ use crate::source::SourceError;
 use crate::state::{StateError, StateStore};
 
 /// Batches in flight between stages; with the buffer budget this bounds memory.
-const CHANNEL_DEPTH: usize = 4;
+const CHANNEL_DEPTH: usize = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {

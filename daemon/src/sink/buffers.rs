@@ -172,47 +172,6 @@ impl Buffers {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn lines(prefix: &str, first: u64, last: u64) -> Group {
-        Group {
-            prefix: prefix.into(),
-            data: GroupData::Lines(b"x\n".to_vec()),
-            records: 1,
-            first_position: first,
-            last_position: last,
-        }
-    }
-
-    #[test]
-    fn watermark_waits_for_the_earliest_open_buffer() {
-        let p: PartitionId = "f".into();
-        let mut b = Buffers::default();
-        let a = b.append(&p, lines("a/", 0, 10), false);
-        let c = b.append(&p, lines("b/", 5, 20), false);
-        b.advance(&p, 30);
-        assert_eq!(b.watermarks()["f"], 0);
-        let early = b.take(&a).unwrap();
-        assert_eq!(
-            b.watermarks()["f"],
-            5,
-            "a later flush never skips an earlier buffer"
-        );
-        b.restore(a.clone(), early);
-        assert_eq!(
-            b.watermarks()["f"],
-            0,
-            "a failed flush holds the watermark back"
-        );
-        b.take(&a);
-        b.take(&c);
-        assert_eq!(b.watermarks()["f"], 30);
-        assert_eq!(b.total_bytes(), 0);
-    }
-}
-
 /// Rows below which a batch counts as small. A merged run of 8 small batches is small
 /// again only while they average under 16 rows, so a row is copied a few times at most.
 const SMALL_BATCH_ROWS: usize = 128;
@@ -274,4 +233,45 @@ pub struct Routed {
     /// JSON-lines groups, one per prefix.
     pub data: Vec<Group>,
     pub dead_letters: Vec<Group>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(prefix: &str, first: u64, last: u64) -> Group {
+        Group {
+            prefix: prefix.into(),
+            data: GroupData::Lines(b"x\n".to_vec()),
+            records: 1,
+            first_position: first,
+            last_position: last,
+        }
+    }
+
+    #[test]
+    fn watermark_waits_for_the_earliest_open_buffer() {
+        let p: PartitionId = "f".into();
+        let mut b = Buffers::default();
+        let a = b.append(&p, lines("a/", 0, 10), false);
+        let c = b.append(&p, lines("b/", 5, 20), false);
+        b.advance(&p, 30);
+        assert_eq!(b.watermarks()["f"], 0);
+        let early = b.take(&a).unwrap();
+        assert_eq!(
+            b.watermarks()["f"],
+            5,
+            "a later flush never skips an earlier buffer"
+        );
+        b.restore(a.clone(), early);
+        assert_eq!(
+            b.watermarks()["f"],
+            0,
+            "a failed flush holds the watermark back"
+        );
+        b.take(&a);
+        b.take(&c);
+        assert_eq!(b.watermarks()["f"], 30);
+        assert_eq!(b.total_bytes(), 0);
+    }
 }

@@ -22,7 +22,9 @@ pub async fn write_parquet(
     batches: &[RecordBatch],
     props: WriterProperties,
 ) -> Result<usize, parquet::errors::ParquetError> {
-    let sink = BufWriter::new(store.clone(), path.clone());
+    // Parts of 8 MiB, two in flight: bounded memory per flush whatever the object size.
+    let sink =
+        BufWriter::with_capacity(store.clone(), path.clone(), 8 << 20).with_max_concurrency(2);
     let mut writer = AsyncArrowWriter::try_new(sink, schema, Some(props))?;
     for batch in batches {
         writer.write(batch).await?;

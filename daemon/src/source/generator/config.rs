@@ -67,14 +67,14 @@ impl GeneratorConfig {
                 "use 1 to 100000",
             ));
         }
-        if let Some(r) = self.rate_per_sec {
-            if !(r > 0.0 && r.is_finite()) {
-                return Err(err(
-                    "rate_per_sec",
-                    format!("{r} is not a positive rate"),
-                    "remove it to run as fast as possible",
-                ));
-            }
+        if let Some(r) = self.rate_per_sec
+            && !(r > 0.0 && r.is_finite())
+        {
+            return Err(err(
+                "rate_per_sec",
+                format!("{r} is not a positive rate"),
+                "remove it to run as fast as possible",
+            ));
         }
         if !(0.0..=1.0).contains(&self.invalid_ratio) {
             return Err(err(

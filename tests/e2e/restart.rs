@@ -1,6 +1,8 @@
 //! Restart: a following file source is stopped with SIGTERM while lines are still being
 //! appended, then started again; every input record must be in the lake exactly once,
 //! and after each stop the lake must hold exactly the records before the stored position.
+//! The same holds when the daemon is killed outright (SIGKILL) mid-stream, several
+//! times: the cut ledger makes the replayed flushes land in the same objects.
 
 mod common;
 
@@ -89,31 +91,38 @@ fn lines_before(file: &Path, offset: u64) -> u64 {
     n
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn sigterm_mid_stream_then_restart_delivers_each_record_once() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
+/// A following file pipeline in `dir` with time- and size-triggered flushes.
+fn setup(dir: &Path, prefix: &str, max_records: u32) -> std::path::PathBuf {
     std::fs::create_dir(dir.join("pipelines")).unwrap();
     std::fs::create_dir(dir.join("input")).unwrap();
-    let input = dir.join("input/events.ndjson");
     std::fs::write(
         dir.join("pipelines/restart.yaml"),
         format!(
-            "apiVersion: weir/v1\nname: restart\nsource:\n  type: file\n  path: ../input/events.ndjson\n  mode: follow\n  poll_interval: 50ms\n  batch_size: 250\nschema:\n  registry: {}\n  subject: events\nsink:\n  url: ../lake\n  prefix: \"day=!{{timestamp:dd}}/hour=!{{timestamp:HH}}/\"\n  time:\n    field: at\n  buffer:\n    interval: 300ms\n    idle: 200ms\n",
+            "apiVersion: weir/v1\nname: restart\nsource:\n  type: file\n  path: ../input/events.ndjson\n  mode: follow\n  poll_interval: 50ms\n  batch_size: 250\nschema:\n  registry: {}\n  subject: events\nsink:\n  url: ../lake\n  prefix: \"{prefix}\"\n  time:\n    field: at\n  buffer:\n    max_records: {max_records}\n    interval: 300ms\n    idle: 200ms\n",
             root().join("tests/golden/schemas").display()
         ),
     )
     .unwrap();
+    dir.join("input/events.ndjson")
+}
+
+fn start(dir: &Path) -> Child {
+    weir()
+        .args(["run", "--pipelines"])
+        .arg(dir.join("pipelines"))
+        .arg("--state-dir")
+        .arg(dir.join("state"))
+        .spawn()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_mid_stream_then_restart_delivers_each_record_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let input = setup(dir, "day=!{timestamp:dd}/hour=!{timestamp:HH}/", 1_000_000);
     let (state, lake) = (dir.join("state"), dir.join("lake"));
-    let start = || {
-        weir()
-            .args(["run", "--pipelines"])
-            .arg(dir.join("pipelines"))
-            .arg("--state-dir")
-            .arg(&state)
-            .spawn()
-            .unwrap()
-    };
+    let start = || start(dir);
 
     append(&input, 0..10_000);
     let daemon = start();
@@ -159,5 +168,41 @@ async fn sigterm_mid_stream_then_restart_delivers_each_record_once() {
 
     let ids = ids_in(&lake).await;
     assert_eq!(ids.len(), 30_000);
+    assert!(ids.values().all(|n| *n == 1), "every record exactly once");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_mid_stream_repeatedly_still_delivers_each_record_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let input = setup(
+        dir,
+        "region=!{field:customer.region}/hour=!{timestamp:HH}/",
+        700,
+    );
+    let (state, lake) = (dir.join("state"), dir.join("lake"));
+    let mut next = 0;
+    for round in 0..4u64 {
+        let mut daemon = start(dir);
+        // Append while the daemon reads and flushes on its timers, then kill it outright.
+        for _ in 0..8 {
+            append(&input, next..next + 500);
+            next += 500;
+            std::thread::sleep(Duration::from_millis(40 + round * 35));
+        }
+        daemon.kill().unwrap();
+        daemon.wait().unwrap();
+        let ids = ids_in(&lake).await;
+        assert!(
+            ids.values().all(|n| *n == 1),
+            "round {round}: a record was written twice after SIGKILL"
+        );
+    }
+    let daemon = start(dir);
+    let size = std::fs::metadata(&input).unwrap().len();
+    wait_until("all lines after the kills", || position(&state) == size);
+    terminate(daemon);
+    let ids = ids_in(&lake).await;
+    assert_eq!(ids.len() as u64, next, "every record reached the lake");
     assert!(ids.values().all(|n| *n == 1), "every record exactly once");
 }

@@ -167,17 +167,14 @@ impl Decoder {
         let group = work.lines[ix].get_or_insert_with(|| Group {
             prefix: prefix.clone(),
             data: GroupData::Lines(Vec::new()),
-            records: 0,
-            first_position: position,
-            last_position: position,
+            positions: Vec::new(),
         });
         let GroupData::Lines(lines) = &mut group.data else {
             unreachable!("line groups hold lines")
         };
         lines.extend_from_slice(batch.value(i));
         lines.push(b'\n');
-        group.records += 1;
-        group.last_position = position;
+        group.positions.push(position);
     }
 
     /// Converts the pending values to Arrow. Values the validator passed but the column
@@ -272,9 +269,7 @@ impl Decoder {
                 let group = dead.entry(prefix.clone()).or_insert_with(|| Group {
                     prefix,
                     data: GroupData::Lines(Vec::new()),
-                    records: 0,
-                    first_position: position,
-                    last_position: position,
+                    positions: Vec::new(),
                 });
                 let GroupData::Lines(lines) = &mut group.data else {
                     unreachable!("dead letters are lines")
@@ -289,8 +284,7 @@ impl Decoder {
                     batch.value(i),
                 )
                 .write_line(lines);
-                group.records += 1;
-                group.last_position = position;
+                group.positions.push(position);
                 None
             }
         }

@@ -74,7 +74,8 @@ pub async fn run_pipeline(
         store,
         state,
         positions.clone(),
-    );
+    )
+    .map_err(|e| failed(e.into()))?;
 
     let source_stop = shutdown.child_token();
     let (batch_tx, batch_rx) = mpsc::channel::<Batch>(CHANNEL_DEPTH);

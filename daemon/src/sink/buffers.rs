@@ -14,9 +14,44 @@ use crate::record::PartitionId;
 pub struct Group {
     pub prefix: String,
     pub data: GroupData,
-    pub records: usize,
-    pub first_position: u64,
-    pub last_position: u64,
+    /// Source position of each record, ascending.
+    pub positions: Vec<u64>,
+}
+
+impl Group {
+    /// Splits off the records after `position`; `self` keeps those up to it.
+    pub fn split_after(&mut self, position: u64) -> Option<Group> {
+        let keep = self.positions.partition_point(|p| *p <= position);
+        if keep == self.positions.len() {
+            return None;
+        }
+        let positions = self.positions.split_off(keep);
+        let data = match &mut self.data {
+            GroupData::Arrow(b) => {
+                let tail = b.slice(keep, b.num_rows() - keep);
+                *b = b.slice(0, keep);
+                GroupData::Arrow(tail)
+            }
+            GroupData::Lines(lines) => {
+                let at = if keep == 0 {
+                    0
+                } else {
+                    lines
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, c)| **c == b'\n')
+                        .nth(keep - 1)
+                        .map_or(lines.len(), |(i, _)| i + 1)
+                };
+                GroupData::Lines(lines.split_off(at))
+            }
+        };
+        Some(Group {
+            prefix: self.prefix.clone(),
+            data,
+            positions,
+        })
+    }
 }
 
 pub enum GroupData {
@@ -91,8 +126,8 @@ impl Buffers {
             lines: Vec::new(),
             bytes: 0,
             records: 0,
-            first_position: group.first_position,
-            last_position: group.last_position,
+            first_position: group.positions[0],
+            last_position: group.positions[group.positions.len() - 1],
             opened: now,
             last_write: now,
         });
@@ -105,9 +140,11 @@ impl Buffers {
             GroupData::Lines(l) => buffer.lines.extend_from_slice(&l),
         }
         buffer.bytes = buffer.bytes.saturating_add_signed(size);
-        buffer.records += group.records;
-        buffer.first_position = buffer.first_position.min(group.first_position);
-        buffer.last_position = buffer.last_position.max(group.last_position);
+        buffer.records += group.positions.len();
+        buffer.first_position = buffer.first_position.min(group.positions[0]);
+        buffer.last_position = buffer
+            .last_position
+            .max(group.positions[group.positions.len() - 1]);
         buffer.last_write = now;
         self.total_bytes = self.total_bytes.saturating_add_signed(size);
         key
@@ -131,9 +168,10 @@ impl Buffers {
         self.open.insert(key, buffer);
     }
 
-    pub fn largest(&self) -> Option<BufferKey> {
+    pub fn largest(&self, eligible: impl Fn(&BufferKey) -> bool) -> Option<BufferKey> {
         self.open
             .iter()
+            .filter(|(k, _)| eligible(k))
             .max_by_key(|(_, b)| b.bytes)
             .map(|(k, _)| k.clone())
     }
@@ -242,11 +280,29 @@ mod tests {
     fn lines(prefix: &str, first: u64, last: u64) -> Group {
         Group {
             prefix: prefix.into(),
-            data: GroupData::Lines(b"x\n".to_vec()),
-            records: 1,
-            first_position: first,
-            last_position: last,
+            data: GroupData::Lines(b"x\nx\n".to_vec()),
+            positions: vec![first, last],
         }
+    }
+
+    #[test]
+    fn groups_split_at_a_position() {
+        let mut g = Group {
+            prefix: "p/".into(),
+            data: GroupData::Lines(b"a\nb\nc\n".to_vec()),
+            positions: vec![3, 7, 9],
+        };
+        let tail = g.split_after(7).unwrap();
+        assert_eq!(g.positions, vec![3, 7]);
+        assert_eq!(tail.positions, vec![9]);
+        let (GroupData::Lines(head), GroupData::Lines(rest)) = (&g.data, &tail.data) else {
+            panic!()
+        };
+        assert_eq!(
+            (head.as_slice(), rest.as_slice()),
+            (&b"a\nb\n"[..], &b"c\n"[..])
+        );
+        assert!(g.split_after(7).is_none());
     }
 
     #[test]

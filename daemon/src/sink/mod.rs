@@ -4,6 +4,8 @@
 mod buffers;
 mod dead_letter;
 mod encode;
+pub mod ledger;
+mod replay;
 mod rows;
 pub mod spec;
 mod store;

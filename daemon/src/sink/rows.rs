@@ -27,10 +27,7 @@ impl PrefixedRows {
             if rows.is_empty() {
                 continue;
             }
-            let (first, last) = rows.iter().fold((u64::MAX, 0), |(lo, hi), r| {
-                let p = self.positions[*r as usize];
-                (lo.min(p), hi.max(p))
-            });
+            let positions = rows.iter().map(|r| self.positions[*r as usize]).collect();
             let data = if rows.len() == self.batch.num_rows() {
                 self.batch.clone()
             } else {
@@ -46,10 +43,8 @@ impl PrefixedRows {
             };
             groups.push(Group {
                 prefix: name,
-                records: data.num_rows(),
                 data: GroupData::Arrow(data),
-                first_position: first,
-                last_position: last,
+                positions,
             });
         }
         groups

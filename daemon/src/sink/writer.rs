@@ -11,6 +11,8 @@ use object_store::path::Path;
 
 use super::buffers::{Buffer, BufferKey, Buffers, Routed};
 use super::encode::{write_lines, write_parquet};
+use super::ledger::{Cut, Ledger};
+use super::replay::{Replay, Step};
 use super::spec::SinkSpec;
 use crate::config::{Compression, Format};
 use crate::state::{Positions, StateError, StateStore};
@@ -45,6 +47,8 @@ pub struct SinkWriter {
     buffers: Buffers,
     state: StateStore,
     committed: Positions,
+    ledger: Ledger,
+    replay: Replay,
     /// Observed encoded bytes per buffered byte, to turn `max_bytes` into object size.
     ratio: f64,
     pub stats: SinkStats,
@@ -58,13 +62,22 @@ impl SinkWriter {
         (store, root): (Arc<dyn ObjectStore>, Path),
         state: StateStore,
         committed: Positions,
-    ) -> Self {
+    ) -> Result<Self, SinkError> {
+        let mut ledger = Ledger::new(state.path().parent().expect("state file has a folder"));
+        let plan = ledger.load(&committed.0)?;
+        if !plan.is_empty() {
+            tracing::info!(
+                pipeline,
+                cuts = plan.values().map(|c| c.len()).sum::<usize>(),
+                "replaying the cuts recorded before the last stop"
+            );
+        }
         let ratio = if spec.format == Format::Parquet {
             0.25
         } else {
             1.0
         };
-        Self {
+        Ok(Self {
             pipeline: pipeline.into(),
             spec,
             schema,
@@ -73,20 +86,37 @@ impl SinkWriter {
             buffers: Buffers::default(),
             state,
             committed,
+            ledger,
+            replay: Replay::new(plan),
             ratio,
             stats: SinkStats::default(),
-        }
+        })
     }
 
     /// Takes one routed batch; flushes what became full and keeps within the budget.
     pub async fn accept(&mut self, routed: Routed) -> Result<(), SinkError> {
         let mut touched = Vec::with_capacity(routed.data.len() + routed.dead_letters.len());
         let split = routed.rows.map(|rows| rows.split()).unwrap_or_default();
-        for group in split.into_iter().chain(routed.data) {
-            touched.push(self.buffers.append(&routed.partition, group, false));
-        }
-        for group in routed.dead_letters {
-            touched.push(self.buffers.append(&routed.partition, group, true));
+        let data = split.into_iter().chain(routed.data).map(|g| (g, false));
+        let groups: Vec<_> = data
+            .chain(routed.dead_letters.into_iter().map(|g| (g, true)))
+            .collect();
+        for (group, dead_letter) in groups {
+            for step in self.replay.route(&routed.partition, dead_letter, group) {
+                match step {
+                    Step::Append(g) => {
+                        touched.push(self.buffers.append(&routed.partition, g, dead_letter))
+                    }
+                    Step::Flush(prefix) => {
+                        let key = BufferKey {
+                            prefix,
+                            partition: routed.partition.clone(),
+                            dead_letter,
+                        };
+                        self.flush(&key).await?;
+                    }
+                }
+            }
         }
         self.buffers
             .advance(&routed.partition, routed.next_position);
@@ -94,6 +124,9 @@ impl SinkWriter {
         touched.dedup();
         let limits = self.spec.buffer.clone();
         for key in touched {
+            if self.replay.holds(&key) {
+                continue;
+            }
             let full = self.buffers.get(&key).is_some_and(|b| {
                 b.records >= limits.max_records
                     || (b.bytes as f64 * self.ratio) as u64 >= limits.max_bytes.0
@@ -103,7 +136,7 @@ impl SinkWriter {
             }
         }
         while self.buffers.total_bytes() as u64 > limits.memory_budget.0 {
-            let Some(key) = self.buffers.largest() else {
+            let Some(key) = self.buffers.largest(|k| !self.replay.holds(k)) else {
                 break;
             };
             tracing::debug!(pipeline = %self.pipeline, prefix = %key.prefix, "memory budget reached; flushing the largest buffer");
@@ -120,7 +153,9 @@ impl SinkWriter {
             .buffers
             .due(|b| now - b.opened >= interval || now - b.last_write >= idle);
         for key in due {
-            self.flush(&key).await?;
+            if !self.replay.holds(&key) {
+                self.flush(&key).await?;
+            }
         }
         self.commit()
     }
@@ -131,10 +166,14 @@ impl SinkWriter {
         (finest / 4).clamp(Duration::from_millis(50), Duration::from_secs(1))
     }
 
-    /// Flushes everything and commits; used at shutdown and when a source ends.
+    /// Flushes everything and commits; used at shutdown and when a source ends. A buffer
+    /// still short of its replayed cut stays unwritten (and its positions uncommitted):
+    /// writing it under another key would duplicate the records of the earlier object.
     pub async fn flush_all(&mut self) -> Result<(), SinkError> {
         for key in self.buffers.keys() {
-            self.flush(&key).await?;
+            if !self.replay.holds(&key) {
+                self.flush(&key).await?;
+            }
         }
         self.commit()
     }
@@ -143,6 +182,7 @@ impl SinkWriter {
         let marks = Positions(self.buffers.watermarks());
         if marks != self.committed {
             self.state.save(&marks)?;
+            self.ledger.prune(&marks.0)?;
             self.committed = marks;
         }
         Ok(())
@@ -169,6 +209,13 @@ impl SinkWriter {
             return Ok(());
         };
         let path = self.object_path(key, &buffer);
+        self.ledger.record(Cut {
+            prefix: key.prefix.clone(),
+            partition: key.partition.to_string(),
+            dead_letter: key.dead_letter,
+            first: buffer.first_position,
+            last: buffer.last_position,
+        })?;
         let mut attempt = 0;
         let written = loop {
             attempt += 1;

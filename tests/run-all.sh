@@ -13,5 +13,10 @@ if ! python3 -c "import pyarrow, duckdb, moto" 2>/dev/null || ! command -v moto_
   python3 -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
 fi
 
+# Console scripts (moto_server) live in the interpreter's scripts folder.
+PATH="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$PATH"
+command -v pyenv >/dev/null && pyenv rehash || true
+export PATH
+
 echo "==> cargo test"
 cargo test --workspace --locked "$@"

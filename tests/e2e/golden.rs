@@ -10,26 +10,13 @@ async fn run_case(name: &str) {
     let case = root().join("tests/golden").join(name);
     let tmp = tempfile::tempdir().unwrap();
     let lake = tmp.path().join("lake");
-    run_ok(
-        weir()
-            .args(["run", "--pipelines"])
-            .arg(&case)
-            .arg("--state-dir")
-            .arg(tmp.path().join("state"))
-            .env("WEIR_TEST_LAKE", &lake),
-    );
+    let state = tmp.path().join("state");
+    run_ok(weir_run(&case, &state).env("WEIR_TEST_LAKE", &lake));
     let actual = render_lake(&read_dir_lake(&lake).await);
     assert_golden(&case, &actual);
 
     // A second run resumes from the stored positions and writes nothing new.
-    run_ok(
-        weir()
-            .args(["run", "--pipelines"])
-            .arg(&case)
-            .arg("--state-dir")
-            .arg(tmp.path().join("state"))
-            .env("WEIR_TEST_LAKE", &lake),
-    );
+    run_ok(weir_run(&case, &state).env("WEIR_TEST_LAKE", &lake));
     assert_eq!(
         render_lake(&read_dir_lake(&lake).await),
         actual,

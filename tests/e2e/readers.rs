@@ -10,9 +10,7 @@ fn pyarrow_and_duckdb_read_the_lake() {
     let tmp = tempfile::tempdir().unwrap();
     let lake = tmp.path().join("lake");
     run_ok(
-        weir()
-            .args(["run", "--pipelines", "tests/readers", "--state-dir"])
-            .arg(tmp.path().join("state"))
+        weir_run(&root().join("tests/readers"), &tmp.path().join("state"))
             .env("WEIR_TEST_LAKE", &lake),
     );
     let out = std::process::Command::new("python3")

@@ -107,11 +107,7 @@ fn setup(dir: &Path, prefix: &str, max_records: u32) -> std::path::PathBuf {
 }
 
 fn start(dir: &Path) -> Child {
-    weir()
-        .args(["run", "--pipelines"])
-        .arg(dir.join("pipelines"))
-        .arg("--state-dir")
-        .arg(dir.join("state"))
+    weir_run(&dir.join("pipelines"), &dir.join("state"))
         .spawn()
         .unwrap()
 }

@@ -57,24 +57,24 @@ fn create_bucket(endpoint: &str, bucket: &str) {
     );
 }
 
+/// The golden pipeline with its sink on `s3://lake/golden/` at `endpoint`.
+fn golden_to_s3(case: &std::path::Path, state: &std::path::Path, endpoint: &str) -> Command {
+    let mut cmd = weir_run(case, state);
+    cmd.env("WEIR_TEST_LAKE", "s3://lake/golden/")
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1");
+    cmd
+}
+
 #[tokio::test]
 async fn golden_pipeline_writes_the_same_lake_to_s3() {
     let (_server, endpoint) = start_moto();
     create_bucket(&endpoint, "lake");
     let case = root().join("tests/golden/hourly_parquet");
     let tmp = tempfile::tempdir().unwrap();
-    run_ok(
-        weir()
-            .args(["run", "--pipelines"])
-            .arg(&case)
-            .arg("--state-dir")
-            .arg(tmp.path())
-            .env("WEIR_TEST_LAKE", "s3://lake/golden/")
-            .env("AWS_ENDPOINT_URL", &endpoint)
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_REGION", "us-east-1"),
-    );
+    run_ok(&mut golden_to_s3(&case, tmp.path(), &endpoint));
     let store = Arc::new(s3(&endpoint, "lake").build().unwrap());
     let lake = read_lake(store).await;
     let keys: Vec<&String> = lake.keys().collect();
@@ -91,18 +91,7 @@ async fn unreachable_store_fails_the_pipeline_without_committing() {
     let case = root().join("tests/golden/hourly_parquet");
     let tmp = tempfile::tempdir().unwrap();
     let dead = format!("http://127.0.0.1:{}", free_port());
-    let out = weir()
-        .args(["run", "--pipelines"])
-        .arg(&case)
-        .arg("--state-dir")
-        .arg(tmp.path())
-        .env("WEIR_TEST_LAKE", "s3://lake/golden/")
-        .env("AWS_ENDPOINT_URL", &dead)
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1")
-        .output()
-        .unwrap();
+    let out = golden_to_s3(&case, tmp.path(), &dead).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("failed after 5 attempts"), "{stderr}");

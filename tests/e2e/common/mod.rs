@@ -27,6 +27,17 @@ pub fn weir() -> Command {
     cmd
 }
 
+/// `weir run` on a pipeline folder with its own state folder.
+pub fn weir_run(pipelines: &Path, state: &Path) -> Command {
+    let mut cmd = weir();
+    cmd.arg("run")
+        .arg("--pipelines")
+        .arg(pipelines)
+        .arg("--state-dir")
+        .arg(state);
+    cmd
+}
+
 pub fn run_ok(cmd: &mut Command) -> Output {
     let out = cmd.output().expect("weir starts");
     assert!(

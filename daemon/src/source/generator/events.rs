@@ -98,21 +98,14 @@ fn orders(
         if i > 0 {
             out.push(b',');
         }
-        if invalid {
-            write!(
-                out,
-                r#"{{"sku":"SKU-{:04}","name":"{}","qty":"{qty}","unit_price":{price}}}"#,
-                rng.u32(1..9999),
-                pick(rng, &PRODUCTS)
-            )?;
-        } else {
-            write!(
-                out,
-                r#"{{"sku":"SKU-{:04}","name":"{}","qty":{qty},"unit_price":{price}}}"#,
-                rng.u32(1..9999),
-                pick(rng, &PRODUCTS)
-            )?;
-        }
+        // An invalid order quotes a quantity, which the schema types as an integer.
+        let quote = if invalid { "\"" } else { "" };
+        write!(
+            out,
+            r#"{{"sku":"SKU-{:04}","name":"{}","qty":{quote}{qty}{quote},"unit_price":{price}}}"#,
+            rng.u32(1..9999),
+            pick(rng, &PRODUCTS)
+        )?;
     }
     let discount = if rng.u8(..10) == 0 {
         "\"WELCOME10\""

@@ -19,4 +19,8 @@ command -v pyenv >/dev/null && pyenv rehash || true
 export PATH
 
 echo "==> cargo test"
-cargo test --workspace --locked "$@"
+log=$(mktemp)
+cargo test --workspace --locked "$@" 2>&1 | tee "$log"
+# One closing line for the whole run, summed over every test binary.
+awk '/^test result:/ { p += $4; f += $6 } END { printf "%d passed, %d failed\n", p, f }' "$log"
+rm -f "$log"

@@ -1,7 +1,6 @@
 //! The validated sink: store location, format, compiled templates, buffer limits.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use chrono_tz::Tz;
 use parquet::basic::{Compression as PqCompression, GzipLevel, ZstdLevel};
@@ -68,6 +67,3 @@ impl SinkSpec {
         }
     }
 }
-
-/// Shared so the decode and write stages read the same spec.
-pub type SinkSpecRef = Arc<SinkSpec>;

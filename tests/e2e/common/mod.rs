@@ -9,7 +9,6 @@ use std::process::{Command, Output};
 use std::sync::Arc;
 
 use futures::TryStreamExt;
-use object_store::path::Path as StorePath;
 use object_store::{ObjectStore, ObjectStoreExt};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
@@ -151,10 +150,6 @@ pub fn assert_golden(case: &Path, actual: &str) {
             file.display()
         );
     }
-}
-
-pub fn store_path(key: &str) -> StorePath {
-    StorePath::from(key)
 }
 
 /// A free TCP port on loopback.

@@ -95,10 +95,10 @@ fn model_error(
     use marked_yaml::Error;
     let key = untag(e.path().unwrap_or("").trim_start_matches('.'));
     let key = if key == "?" { String::new() } else { key };
-    let (message, hint, span) = match &*e {
+    let (key, message, hint, span) = match &*e {
         Error::UnknownFieldError(field, expected, _) => {
-            let full = if key.ends_with(field.as_str()) {
-                key.clone()
+            let key = if key.ends_with(field.as_str()) {
+                key
             } else if key.is_empty() {
                 field.clone()
             } else {
@@ -109,8 +109,9 @@ fn model_error(
                 .map(|k| format!("`{k}`"))
                 .collect::<Vec<_>>()
                 .join(", ");
-            let span = locate(root, &full).map(|n| *n.span());
+            let span = locate(root, &key).map(|n| *n.span());
             (
+                key,
                 format!("unknown key `{field}`"),
                 format!("valid keys here: {expected}"),
                 span,
@@ -125,35 +126,36 @@ fn model_error(
                 .and_then(|s| s.start().map(|m| (m.line(), m.column())))
                 .is_some_and(|loc| secrets.contains(&loc));
             let text = other.to_string();
-            let message = if secret {
-                "the value taken from the environment is not valid here (value hidden)".to_string()
+            let (key, message) = if secret {
+                (
+                    key,
+                    "the value taken from the environment is not valid here (value hidden)"
+                        .to_string(),
+                )
             } else if let Some(rest) = text.strip_prefix("unknown variant ") {
-                format!(
-                    "unknown value {}",
-                    rest.replacen(", expected", "; expected", 1)
+                // An unknown variant of the retagged `source` is an unknown `source.type`.
+                let key = if key == "source" {
+                    "source.type".to_string()
+                } else {
+                    key
+                };
+                (
+                    key,
+                    format!(
+                        "unknown value {}",
+                        rest.replacen(", expected", "; expected", 1)
+                    ),
                 )
             } else {
-                text.replace("Value was", "value is")
+                (key, text.replace("Value was", "value is"))
             };
             (
+                key,
                 message,
                 "see docs/pipeline-reference.md for this key".to_string(),
                 span,
             )
         }
-    };
-    let key = match &*e {
-        Error::UnknownFieldError(field, _, _) if !key.ends_with(field.as_str()) => {
-            if key.is_empty() {
-                field.clone()
-            } else {
-                format!("{key}.{field}")
-            }
-        }
-        Error::Other(m, _) if key == "source" && m.starts_with("unknown variant") => {
-            "source.type".to_string()
-        }
-        _ => key,
     };
     let mut err = ConfigError::new(path, key, message).hint(hint);
     if let Some(span) = span {

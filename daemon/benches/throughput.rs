@@ -20,7 +20,13 @@ use weir::source::generator::{GeneratorKind, write_event};
 
 // The same allocator as the `weir` binary.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: weir::alloc::Allocator = mimalloc::MiMalloc;
+
+// Before `main`: the allocator options must be set before the first allocation.
+#[ctor::ctor]
+fn tune_allocator() {
+    weir::alloc::tune();
+}
 
 fn main() {
     if let Ok(scenario) = std::env::var("WEIR_BENCH_SCENARIO") {
@@ -114,6 +120,11 @@ fn child(scenario: &str) {
         .parent()
         .unwrap()
         .join("schemas");
+    if scenario == "input" {
+        let records = var("WEIR_BENCH_RECORDS").parse().unwrap();
+        write_input(&input, records, var("WEIR_BENCH_MINUTES").parse().unwrap());
+        return;
+    }
     let [secs, out_bytes, written] = match scenario {
         "baseline" => {
             let secs = baseline(&input, &registry, &dir.join("baseline.parquet"));
@@ -181,10 +192,11 @@ fn run_pipeline(
     std::fs::create_dir_all(&pipelines).unwrap();
     let lake = dir.join(format!("lake-{name}"));
     let file = pipelines.join("bench.yaml");
+    let batch_size = std::env::var("WEIR_BENCH_BATCH").unwrap_or_else(|_| "4096".into());
     std::fs::write(
         &file,
         format!(
-            "apiVersion: weir/v1\nname: {name}\nsource:\n  type: file\n  path: {}\n  batch_size: 4096\nschema:\n  registry: {}\n  subject: orders\nsink:\n  url: {}\n  prefix: \"{prefix}\"\n  time:\n    field: event_time\n  buffer:\n    max_bytes: 128MiB\n    interval: 10m\n    idle: 10m\n    memory_budget: {budget}\n",
+            "apiVersion: weir/v1\nname: {name}\nsource:\n  type: file\n  path: {}\n  batch_size: {batch_size}\nschema:\n  registry: {}\n  subject: orders\nsink:\n  url: {}\n  prefix: \"{prefix}\"\n  time:\n    field: event_time\n  buffer:\n    max_bytes: 128MiB\n    interval: 10m\n    idle: 10m\n    memory_budget: {budget}\n",
             input.display(),
             registry.display(),
             lake.display()

@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 // Many small, short-lived allocations on several threads: mimalloc keeps both the
 // time and the fragmentation (RSS) of that pattern far below the system allocator's.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: weir::alloc::Allocator = mimalloc::MiMalloc;
 
 #[derive(Parser)]
 #[command(name = "weir", version, about = "Moves event streams into data lakes")]
@@ -34,6 +34,12 @@ enum Command {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
+}
+
+// Before `main`: the allocator options must be set before the first allocation.
+#[ctor::ctor]
+fn tune_allocator() {
+    weir::alloc::tune();
 }
 
 fn main() -> ExitCode {

@@ -137,7 +137,11 @@ async fn decode_in_order(
     let mut decoded = tokio_stream::wrappers::ReceiverStream::new(batches)
         .map(|batch| {
             let decoder = decoder.clone();
-            tokio::task::spawn_blocking(move || decoder.decode(&batch))
+            tokio::task::spawn_blocking(move || {
+                let out = decoder.decode(&batch);
+                crate::alloc::answer_pressure();
+                out
+            })
         })
         .buffered(workers);
     while let Some(result) = decoded.next().await {

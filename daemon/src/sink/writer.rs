@@ -17,6 +17,10 @@ use super::spec::SinkSpec;
 use crate::config::{Compression, Format};
 use crate::state::{Positions, StateError, StateStore};
 
+/// At most this often, memory freed by budget flushes is handed back to the OS: at
+/// the budget, the allocator's delayed purging would otherwise let RSS run far past it.
+const RELEASE_PERIOD: Duration = Duration::from_millis(50);
+
 /// Attempts per object before the pipeline gives up (positions stay uncommitted).
 const ATTEMPTS: u32 = 5;
 
@@ -51,6 +55,8 @@ pub struct SinkWriter {
     replay: Replay,
     /// Observed encoded bytes per buffered byte, to turn `max_bytes` into object size.
     ratio: f64,
+    /// When freed memory was last handed back to the OS after budget flushes.
+    last_release: Instant,
     pub stats: SinkStats,
 }
 
@@ -89,6 +95,7 @@ impl SinkWriter {
             ledger,
             replay: Replay::new(plan),
             ratio,
+            last_release: Instant::now(),
             stats: SinkStats::default(),
         })
     }
@@ -135,12 +142,18 @@ impl SinkWriter {
                 self.flush(&key).await?;
             }
         }
+        let mut released = false;
         while self.buffers.total_bytes() as u64 > limits.memory_budget.0 {
             let Some(key) = self.buffers.largest(|k| !self.replay.holds(k)) else {
                 break;
             };
             tracing::debug!(pipeline = %self.pipeline, prefix = %key.prefix, "memory budget reached; flushing the largest buffer");
             self.flush(&key).await?;
+            released = true;
+        }
+        if released && self.last_release.elapsed() >= RELEASE_PERIOD {
+            crate::alloc::release_freed();
+            self.last_release = Instant::now();
         }
         self.commit()
     }

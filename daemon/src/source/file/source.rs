@@ -18,7 +18,7 @@ use crate::source::SourceError;
 use crate::state::Positions;
 
 /// A batch is sent early once it holds this many value bytes.
-const MAX_BATCH_BYTES: usize = 8 << 20;
+const MAX_BATCH_BYTES: usize = 1 << 20;
 
 #[derive(Debug, Clone)]
 pub struct FileSource {

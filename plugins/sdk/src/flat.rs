@@ -1,0 +1,148 @@
+//! The flat batch layout of the Weir interface and the loop that runs a
+//! [`Transform`] over it. Native tests and WebAssembly use this same loop.
+
+use crate::record::Kind;
+use crate::{Output, Record, Transform};
+
+/// Records in flat buffers; see `plugins/wit/transform.wit`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FlatBatch {
+    pub values: Vec<u8>,
+    pub value_offsets: Vec<u32>,
+    pub keys: Vec<u8>,
+    pub key_offsets: Vec<u32>,
+    pub timestamps: Vec<i64>,
+    pub headers: Vec<u8>,
+    pub header_offsets: Vec<u32>,
+}
+
+impl FlatBatch {
+    pub fn new() -> Self {
+        Self {
+            value_offsets: vec![0],
+            key_offsets: vec![0],
+            header_offsets: vec![0],
+            ..Default::default()
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.timestamps.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.timestamps.is_empty()
+    }
+
+    /// Appends a record; `headers` are already packed.
+    pub fn push(&mut self, value: &[u8], key: Option<&[u8]>, timestamp: i64, headers: &[u8]) {
+        self.values.extend_from_slice(value);
+        self.value_offsets.push(self.values.len() as u32);
+        self.keys.extend_from_slice(key.unwrap_or_default());
+        self.key_offsets.push(self.keys.len() as u32);
+        self.timestamps.push(timestamp);
+        self.headers.extend_from_slice(headers);
+        self.header_offsets.push(self.headers.len() as u32);
+    }
+
+    /// Record `i`, borrowed.
+    pub fn record(&self, i: usize) -> Record<'_> {
+        let span = |o: &[u32]| o[i] as usize..o[i + 1] as usize;
+        let key = &self.keys[span(&self.key_offsets)];
+        Record {
+            value: &self.values[span(&self.value_offsets)],
+            key: (!key.is_empty()).then_some(key),
+            timestamp: self.timestamps[i],
+            headers: &self.headers[span(&self.header_offsets)],
+        }
+    }
+}
+
+/// What a plugin returns for one batch; see `plugins/wit/transform.wit`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FlatOutput {
+    pub parents: Vec<u32>,
+    pub changed: Vec<u32>,
+    pub records: FlatBatch,
+    pub partitions: Vec<u8>,
+    pub partition_offsets: Vec<u32>,
+    pub errors: Vec<(u32, String)>,
+}
+
+/// Runs `plugin` over every record of `input`.
+pub fn process_batch<T: Transform>(plugin: &mut T, input: &FlatBatch) -> FlatOutput {
+    let mut out = FlatOutput {
+        records: FlatBatch::new(),
+        ..Default::default()
+    };
+    for i in 0..input.len() {
+        let record = input.record(i);
+        let output = match plugin.process(&record) {
+            Ok(output) => output,
+            Err(reason) => {
+                out.errors.push((i as u32, reason));
+                continue;
+            }
+        };
+        let Output { kind, partitions } = output;
+        let first = out.parents.len();
+        match kind {
+            Kind::Drop => {}
+            Kind::Keep => out.parents.push(i as u32),
+            Kind::Value(v) => emit(&mut out, i, &record, &v),
+            Kind::Many(vs) => vs.iter().for_each(|v| emit(&mut out, i, &record, v)),
+        }
+        if out.parents.len() > first {
+            set_partitions(&mut out, first, &partitions);
+        }
+    }
+    if !out.partition_offsets.is_empty() {
+        let end = out.partitions.len() as u32;
+        out.partition_offsets.resize(out.parents.len() + 1, end);
+    }
+    out
+}
+
+fn emit(out: &mut FlatOutput, parent: usize, record: &Record<'_>, value: &[u8]) {
+    out.changed.push(out.parents.len() as u32);
+    out.parents.push(parent as u32);
+    out.records
+        .push(value, record.key, record.timestamp, record.headers);
+}
+
+/// Gives output records `first..` the partition keys `keys`. Offsets are created on
+/// the first keys seen, so a plugin that sets none returns none.
+fn set_partitions(out: &mut FlatOutput, first: usize, keys: &[(String, String)]) {
+    if keys.is_empty() && out.partition_offsets.is_empty() {
+        return;
+    }
+    let end = out.partitions.len() as u32;
+    out.partition_offsets.resize(first + 1, end);
+    for _ in first..out.parents.len() {
+        for (name, value) in keys {
+            pack(&mut out.partitions, name.as_bytes(), value.as_bytes());
+        }
+        out.partition_offsets.push(out.partitions.len() as u32);
+    }
+}
+
+/// Appends one (name, value) pair in the packed header layout.
+pub fn pack(buf: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    buf.extend_from_slice(&(name.len() as u16).to_le_bytes());
+    buf.extend_from_slice(name);
+    buf.extend_from_slice(&(value.len() as u32).to_le_bytes());
+    buf.extend_from_slice(value);
+}
+
+/// Iterates packed (name, value) pairs; stops at the first malformed entry.
+pub fn unpack(mut rest: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    std::iter::from_fn(move || {
+        let nlen = u16::from_le_bytes(rest.get(..2)?.try_into().ok()?) as usize;
+        let name = rest.get(2..2 + nlen)?;
+        let at = 2 + nlen;
+        let vlen = u32::from_le_bytes(rest.get(at..at + 4)?.try_into().ok()?) as usize;
+        let value = rest.get(at + 4..at + 4 + vlen)?;
+        rest = &rest[at + 4 + vlen..];
+        Some((name, value))
+    })
+}

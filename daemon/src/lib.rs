@@ -10,3 +10,4 @@ pub mod schema;
 pub mod sink;
 pub mod source;
 pub mod state;
+pub mod transform;

@@ -22,8 +22,26 @@ pub struct Batch {
     header_offsets: Vec<u32>,
     /// Source position of each record.
     positions: Vec<u64>,
+    /// Partition keys set by transforms, packed like headers; no offsets when none.
+    partition_keys: Vec<u8>,
+    partition_key_offsets: Vec<u32>,
     /// The position to resume from once every record of this batch is delivered.
     pub next_position: u64,
+}
+
+/// The flat buffers of a batch, for handing to a plugin without copying.
+#[derive(Debug, Default)]
+pub struct BatchParts {
+    pub values: Vec<u8>,
+    pub value_offsets: Vec<u32>,
+    pub keys: Vec<u8>,
+    pub key_offsets: Vec<u32>,
+    pub timestamps: Vec<i64>,
+    pub headers: Vec<u8>,
+    pub header_offsets: Vec<u32>,
+    pub positions: Vec<u64>,
+    pub partition_keys: Vec<u8>,
+    pub partition_key_offsets: Vec<u32>,
 }
 
 impl Batch {
@@ -99,20 +117,7 @@ impl Batch {
 
     /// Iterates header (name, value) pairs of record `i`.
     pub fn headers(&self, i: usize) -> impl Iterator<Item = (&[u8], &[u8])> {
-        let mut rest =
-            &self.headers[self.header_offsets[i] as usize..self.header_offsets[i + 1] as usize];
-        std::iter::from_fn(move || {
-            if rest.is_empty() {
-                return None;
-            }
-            let nlen = u16::from_le_bytes([rest[0], rest[1]]) as usize;
-            let name = &rest[2..2 + nlen];
-            rest = &rest[2 + nlen..];
-            let vlen = u32::from_le_bytes(rest[..4].try_into().expect("4 bytes")) as usize;
-            let value = &rest[4..4 + vlen];
-            rest = &rest[4 + vlen..];
-            Some((name, value))
-        })
+        unpack(&self.headers[self.header_offsets[i] as usize..self.header_offsets[i + 1] as usize])
     }
 
     /// Adds a header to the record being built; call before `commit_value`/`push`.
@@ -125,6 +130,58 @@ impl Batch {
         self.headers.extend_from_slice(value);
     }
 
+    /// The partition keys of record `i`, packed (name, value) pairs.
+    pub fn partition_keys(&self, i: usize) -> &[u8] {
+        match self.partition_key_offsets.get(i..i + 2) {
+            Some(&[a, b]) => &self.partition_keys[a as usize..b as usize],
+            _ => &[],
+        }
+    }
+
+    /// Takes the buffers apart; `from_parts` puts them back together.
+    pub fn into_parts(self) -> (PartitionId, u64, BatchParts) {
+        let parts = BatchParts {
+            values: self.values,
+            value_offsets: self.value_offsets,
+            keys: self.keys,
+            key_offsets: self.key_offsets,
+            timestamps: self.timestamps,
+            headers: self.headers,
+            header_offsets: self.header_offsets,
+            positions: self.positions,
+            partition_keys: self.partition_keys,
+            partition_key_offsets: self.partition_key_offsets,
+        };
+        (self.partition, self.next_position, parts)
+    }
+
+    /// Reassembles a batch. The parts must be consistent: offsets that start at 0, do
+    /// not decrease and end at their buffer's length, one per record plus one.
+    pub fn from_parts(partition: PartitionId, next_position: u64, p: BatchParts) -> Self {
+        let n = p.positions.len();
+        debug_assert!(
+            p.value_offsets.len() == n + 1
+                && p.key_offsets.len() == n + 1
+                && p.header_offsets.len() == n + 1
+                && p.timestamps.len() == n
+                && (p.partition_key_offsets.is_empty() || p.partition_key_offsets.len() == n + 1)
+        );
+        Self {
+            partition,
+            values: p.values,
+            value_offsets: p.value_offsets,
+            keys: p.keys,
+            key_offsets: p.key_offsets,
+            timestamps: p.timestamps,
+            headers: p.headers,
+            header_offsets: p.header_offsets,
+            positions: p.positions,
+            partition_keys: p.partition_keys,
+            partition_key_offsets: p.partition_key_offsets,
+            next_position,
+        }
+    }
+
     /// Empties the batch, keeping its capacity.
     pub fn clear(&mut self) {
         self.values.clear();
@@ -132,6 +189,8 @@ impl Batch {
         self.headers.clear();
         self.timestamps.clear();
         self.positions.clear();
+        self.partition_keys.clear();
+        self.partition_key_offsets.clear();
         for offsets in [
             &mut self.value_offsets,
             &mut self.key_offsets,
@@ -141,6 +200,29 @@ impl Batch {
             offsets.push(0);
         }
     }
+}
+
+/// Iterates packed (name, value) pairs (headers, partition keys); stops at the end or
+/// at a truncated entry.
+pub fn unpack(mut rest: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    std::iter::from_fn(move || {
+        let nlen = u16::from_le_bytes(rest.get(..2)?.try_into().ok()?) as usize;
+        let name = rest.get(2..2 + nlen)?;
+        let at = 2 + nlen;
+        let vlen = u32::from_le_bytes(rest.get(at..at + 4)?.try_into().ok()?) as usize;
+        let value = rest.get(at + 4..at + 4 + vlen)?;
+        rest = &rest[at + 4 + vlen..];
+        Some((name, value))
+    })
+}
+
+/// The value of `name` among packed pairs; the last one wins, so a later transform
+/// step overrides an earlier one.
+pub fn find_packed<'a>(packed: &'a [u8], name: &str) -> Option<&'a [u8]> {
+    unpack(packed)
+        .filter(|(n, _)| *n == name.as_bytes())
+        .last()
+        .map(|(_, v)| v)
 }
 
 fn to_offset(n: usize) -> u32 {

@@ -5,6 +5,7 @@ mod error;
 mod interpolate;
 mod load;
 mod model;
+mod transforms;
 mod units;
 mod validate;
 

@@ -22,14 +22,68 @@ pub struct PipelineConfig {
     /// The schema records are validated against; it also fixes the Parquet columns.
     #[serde(default)]
     pub schema: Option<SchemaConfig>,
-    /// Wasm transform steps, in order. Must be empty until plugin support lands.
+    /// Wasm transform steps, applied in order before validation.
     #[serde(default)]
-    pub transforms: Vec<BTreeMap<String, serde_json::Value>>,
+    pub transforms: Vec<TransformConfig>,
     /// Where records go.
     pub sink: SinkConfig,
     /// What to do with each kind of bad record.
     #[serde(default)]
     pub on_error: OnErrorConfig,
+}
+
+/// One Wasm transform step.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransformConfig {
+    /// Path to the plugin's `.wasm` component, relative to the pipeline file.
+    pub plugin: String,
+    /// Name in logs and error reasons. Default: the file name without `.wasm`.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Settings handed to the plugin's `init`: strings, numbers, booleans, or lists
+    /// of them (joined with commas).
+    #[serde(default)]
+    pub config: BTreeMap<String, serde_json::Value>,
+    /// Resource limits of each instance.
+    #[serde(default)]
+    pub limits: TransformLimits,
+    /// Capabilities granted to the plugin; none by default.
+    #[serde(default)]
+    pub grants: TransformGrants,
+}
+
+/// Resource limits of a plugin instance.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransformLimits {
+    /// Sum of the instance's memories. Default 128MiB, at most 1GiB.
+    #[serde(default)]
+    pub memory: Option<ByteSize>,
+    /// Wall time for one batch. Default 5s.
+    #[serde(default)]
+    pub timeout: Option<Duration>,
+    /// New output bytes per batch. Default 64MiB.
+    #[serde(default)]
+    pub max_output: Option<ByteSize>,
+}
+
+/// What a plugin may reach outside its sandbox.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransformGrants {
+    /// Environment variables the plugin may read (passed when set).
+    #[serde(default)]
+    pub env: Vec<String>,
+    /// Directories the plugin may read, at the same path, relative to the pipeline file.
+    #[serde(default)]
+    pub dirs: Vec<String>,
+    /// Outbound network access and name lookups. Default false.
+    #[serde(default)]
+    pub network: bool,
+    /// Real clocks. Default false: the plugin's clocks read zero.
+    #[serde(default)]
+    pub clocks: bool,
 }
 
 /// A subject in a local schema registry directory.
@@ -208,6 +262,10 @@ pub struct OnErrorConfig {
     /// The record has no usable value for a prefix (event time or partition field).
     #[serde(default)]
     pub partition_failed: ErrorAction,
+    /// A transform could not process the record: it returned an error, trapped, ran
+    /// out of memory or time, or produced malformed output.
+    #[serde(default)]
+    pub processing_failed: ErrorAction,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

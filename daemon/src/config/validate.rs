@@ -14,6 +14,7 @@ use crate::schema::{LocalRegistry, Schema};
 use crate::sink::SinkSpec;
 use crate::sink::template::{Template, TemplateKind};
 use crate::source::Source;
+use crate::transform::PluginSpec;
 
 /// A pipeline that passed validation.
 pub struct PipelineSpec {
@@ -23,6 +24,7 @@ pub struct PipelineSpec {
     pub schema: Option<Arc<Schema>>,
     pub sink: Arc<SinkSpec>,
     pub on_error: OnErrorConfig,
+    pub transforms: Vec<PluginSpec>,
 }
 
 const DEFAULT_ERROR_PREFIX: &str =
@@ -34,14 +36,14 @@ pub fn validate(path: &Path) -> Result<PipelineSpec, ConfigErrors> {
     check(path, &config, &root)
 }
 
-struct Checker<'a> {
+pub(super) struct Checker<'a> {
     file: &'a Path,
     root: &'a Node,
     errors: Vec<ConfigError>,
 }
 
 impl Checker<'_> {
-    fn fail(&mut self, key: &str, message: impl Into<String>, hint: impl Into<String>) {
+    pub(super) fn fail(&mut self, key: &str, message: impl Into<String>, hint: impl Into<String>) {
         let mut e = ConfigError::new(self.file, key, message).hint(hint);
         // An unset key is reported at its closest written parent.
         let mut at = key;
@@ -126,13 +128,7 @@ pub fn check(
             }
         }
     });
-    if !config.transforms.is_empty() {
-        c.fail(
-            "transforms",
-            "Wasm transforms are not available in this version of Weir",
-            "remove the steps or set `transforms: []`",
-        );
-    }
+    let transforms = super::transforms::check(&mut c, config, &base);
     let sink = sink_spec(&mut c, config, &base, schema.as_deref());
     if !c.errors.is_empty() {
         c.errors.sort_by_key(|e| (e.line, e.column));
@@ -145,6 +141,7 @@ pub fn check(
         schema,
         sink: Arc::new(sink.expect("no errors means the sink validated")),
         on_error: config.on_error,
+        transforms,
     })
 }
 
@@ -198,6 +195,13 @@ fn sink_spec(
             )
         })
         .ok();
+    if prefix.as_ref().is_some_and(Template::uses_partition_keys) && config.transforms.is_empty() {
+        c.fail(
+            "sink.prefix",
+            "`!{partition:...}` reads keys set by transforms, but this pipeline has none",
+            "add a transform that sets the key (e.g. the `route` plugin) or use `!{field:...}`",
+        );
+    }
     let error_prefix = Template::compile(
         s.error_prefix.as_deref().unwrap_or(DEFAULT_ERROR_PREFIX),
         TemplateKind::Error,

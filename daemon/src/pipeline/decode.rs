@@ -15,6 +15,7 @@ use crate::record::Batch;
 use crate::schema::Schema;
 use crate::sink::spec::SinkSpec;
 use crate::sink::template::{RenderInput, lookup};
+use crate::transform::Chain;
 use crate::sink::{DeadLetter, ErrorKind, Group, GroupData, PrefixedRows, Routed};
 
 /// Parsed values converted to Arrow together; bounds the memory of parsed JSON.
@@ -35,6 +36,7 @@ pub struct Decoder {
     schema: Option<Arc<Schema>>,
     sink: Arc<SinkSpec>,
     on_error: OnErrorConfig,
+    chain: Option<Arc<Chain>>,
 }
 
 /// The state of decoding one batch.
@@ -57,17 +59,28 @@ impl Decoder {
         schema: Option<Arc<Schema>>,
         sink: Arc<SinkSpec>,
         on_error: OnErrorConfig,
+        chain: Option<Arc<Chain>>,
     ) -> Self {
         Self {
             pipeline: pipeline.into(),
             schema,
             sink,
             on_error,
+            chain,
         }
     }
 
-    /// Routes one batch. With a stop, the routed part holds the records before it.
-    pub fn decode(&self, batch: &Batch) -> (Routed, Option<StopAt>) {
+    /// Routes one batch, after the transform chain if there is one. With a stop, the
+    /// routed part holds the records before it.
+    pub fn decode(&self, batch: Batch) -> (Routed, Option<StopAt>) {
+        let (batch, failed) = match &self.chain {
+            Some(chain) => {
+                let (batch, failed) = chain.apply(batch);
+                (batch, Some(failed))
+            }
+            None => (batch, None),
+        };
+        let batch = &batch;
         let columns = match (self.sink.format, &self.schema) {
             (Format::Parquet, Some(schema)) => Some(Columns::new(schema.arrow.clone())),
             _ => None,
@@ -82,17 +95,38 @@ impl Decoder {
         };
         let mut next_position = batch.next_position;
         let mut stop = None;
-        for i in 0..batch.len() {
-            match self.accept(batch, i, &mut work) {
-                Ok(()) if work.pending.len() >= CHUNK => self.convert(batch, &mut work),
-                Ok(()) => {}
-                Err((kind, reason)) => {
-                    if let Some(s) = self.reject(batch, i, kind, &reason, &mut work.dead) {
-                        next_position = s.position;
-                        stop = Some(s);
-                        break;
+        // Records a transform failed are handled in position order with the rest, so
+        // every group's positions stay ascending.
+        let (mut i, mut f) = (0, 0);
+        let failed_len = failed.as_ref().map_or(0, |x| x.batch.len());
+        while i < batch.len() || f < failed_len {
+            let result = match &failed {
+                Some(x)
+                    if f < failed_len
+                        && (i == batch.len() || x.batch.position(f) <= batch.position(i)) =>
+                {
+                    f += 1;
+                    let kind = ErrorKind::ProcessingFailed;
+                    self.reject(&x.batch, f - 1, kind, &x.reasons[f - 1], &mut work.dead)
+                }
+                _ => {
+                    i += 1;
+                    match self.accept(batch, i - 1, &mut work) {
+                        Ok(()) if work.pending.len() >= CHUNK => {
+                            self.convert(batch, &mut work);
+                            None
+                        }
+                        Ok(()) => None,
+                        Err((kind, reason)) => {
+                            self.reject(batch, i - 1, kind, &reason, &mut work.dead)
+                        }
                     }
                 }
+            };
+            if let Some(s) = result {
+                next_position = s.position;
+                stop = Some(s);
+                break;
             }
         }
         self.convert(batch, &mut work);
@@ -134,6 +168,7 @@ impl Decoder {
         let input = RenderInput {
             time,
             record: Some(&value),
+            partition_keys: batch.partition_keys(i),
             error_type: None,
         };
         self.sink
@@ -237,6 +272,7 @@ impl Decoder {
             ErrorKind::InvalidJson => self.on_error.invalid_json,
             ErrorKind::SchemaMismatch => self.on_error.schema_mismatch,
             ErrorKind::PartitionFailed => self.on_error.partition_failed,
+            ErrorKind::ProcessingFailed => self.on_error.processing_failed,
         };
         let position = batch.position(i);
         match action {
@@ -262,6 +298,7 @@ impl Decoder {
                         &RenderInput {
                             time,
                             record: None,
+                            partition_keys: &[],
                             error_type: Some(kind.as_str()),
                         },
                     )

@@ -2,6 +2,7 @@
 //! shutdown token fires; in every case buffers are flushed and positions committed.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use futures::StreamExt;
 use tokio::sync::mpsc;
@@ -14,6 +15,7 @@ use crate::sink::writer::SinkStats;
 use crate::sink::{Routed, SinkError, SinkWriter, StoreError, open_store};
 use crate::source::SourceError;
 use crate::state::{StateError, StateStore};
+use crate::transform::{Chain, CompileCache};
 
 /// Batches in flight between stages; with the buffer budget this bounds memory.
 const CHANNEL_DEPTH: usize = 2;
@@ -28,6 +30,9 @@ pub enum PipelineError {
     Sink(#[from] SinkError),
     #[error(transparent)]
     Source(#[from] SourceError),
+    /// A transform plugin could not be loaded or rejected its configuration.
+    #[error("{0}")]
+    Plugin(String),
     /// A bug in Weir; the positions of unwritten records stay uncommitted.
     #[error("internal error in the {stage} stage: {reason}; please report it")]
     Internal { stage: &'static str, reason: String },
@@ -63,6 +68,7 @@ pub async fn run_pipeline(
             e,
         )
     };
+    let chain = load_chain(&spec, state_dir).map_err(failed)?;
     let state = StateStore::new(state_dir, &spec.name);
     let positions = state.load().map_err(|e| failed(e.into()))?;
     let store = open_store(&spec.sink.location).map_err(|e| failed(e.into()))?;
@@ -90,6 +96,7 @@ pub async fn run_pipeline(
         spec.schema.clone(),
         spec.sink.clone(),
         spec.on_error,
+        chain,
     );
     let decode = tokio::spawn(decode_in_order(decoder, batch_rx, routed_tx));
 
@@ -126,6 +133,24 @@ pub async fn run_pipeline(
     }
 }
 
+/// Loads the pipeline's transform plugins (compiled components are cached next to the
+/// state directory). Blocking: it may compile.
+fn load_chain(spec: &PipelineSpec, state_dir: &Path) -> Result<Option<Arc<Chain>>, PipelineError> {
+    if spec.transforms.is_empty() {
+        return Ok(None);
+    }
+    let cache = CompileCache::new(plugin_cache_dir(state_dir));
+    Chain::load(spec.transforms.clone(), &spec.name, &cache)
+        .map(|c| Some(Arc::new(c)))
+        .map_err(|e| PipelineError::Plugin(format!("{}: {e}", spec.file.display())))
+}
+
+/// Where compiled plugins are cached: `cache/plugins` beside the state directory.
+pub fn plugin_cache_dir(state_dir: &Path) -> std::path::PathBuf {
+    let parent = state_dir.parent().unwrap_or(state_dir);
+    parent.join("cache").join("plugins")
+}
+
 /// Decodes batches on blocking threads, several at once, and forwards the results in
 /// source order (the watermark relies on it). Stops after a batch that asks to stop.
 async fn decode_in_order(
@@ -138,7 +163,7 @@ async fn decode_in_order(
         .map(|batch| {
             let decoder = decoder.clone();
             tokio::task::spawn_blocking(move || {
-                let out = decoder.decode(&batch);
+                let out = decoder.decode(batch);
                 crate::alloc::answer_pressure();
                 out
             })

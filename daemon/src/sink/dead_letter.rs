@@ -11,6 +11,7 @@ pub enum ErrorKind {
     InvalidJson,
     SchemaMismatch,
     PartitionFailed,
+    ProcessingFailed,
 }
 
 impl ErrorKind {
@@ -19,6 +20,7 @@ impl ErrorKind {
             ErrorKind::InvalidJson => "invalid-json",
             ErrorKind::SchemaMismatch => "schema-mismatch",
             ErrorKind::PartitionFailed => "partition-failed",
+            ErrorKind::ProcessingFailed => "processing-failed",
         }
     }
 }

@@ -21,6 +21,7 @@ enum Part {
     Literal(String),
     Time(Vec<Item<'static>>),
     Field(Vec<String>),
+    Partition(String),
     ErrorType,
 }
 
@@ -35,6 +36,8 @@ pub struct Template {
 pub struct RenderInput<'a> {
     pub time: DateTime<Tz>,
     pub record: Option<&'a Value>,
+    /// Partition keys set by transforms, packed (name, value) pairs.
+    pub partition_keys: &'a [u8],
     pub error_type: Option<&'a str>,
 }
 
@@ -88,6 +91,11 @@ impl Template {
         })
     }
 
+    /// Whether the template reads partition keys set by transforms.
+    pub fn uses_partition_keys(&self) -> bool {
+        self.parts.iter().any(|p| matches!(p, Part::Partition(_)))
+    }
+
     /// Appends the rendered prefix to `out`. Fails when a field is missing or not a scalar.
     pub fn render(&self, out: &mut String, input: &RenderInput<'_>) -> Result<(), String> {
         for part in &self.parts {
@@ -103,6 +111,14 @@ impl Template {
                         .and_then(|r| lookup(r, path))
                         .ok_or_else(|| format!("field `{}` is missing", path.join(".")))?;
                     push_key_value(out, value, path)?;
+                }
+                Part::Partition(name) => {
+                    let value = crate::record::find_packed(input.partition_keys, name)
+                        .filter(|v| !v.is_empty())
+                        .ok_or_else(|| format!("partition key `{name}` was not set by a transform"))?;
+                    let start = out.len();
+                    out.push_str(&String::from_utf8_lossy(value));
+                    sanitize(out, start);
                 }
                 Part::ErrorType => out.push_str(input.error_type.unwrap_or("unknown")),
             }
@@ -128,6 +144,8 @@ fn parse_expression(expr: &str, kind: TemplateKind) -> Result<Part, String> {
             }
             Ok(Part::Field(path))
         }
+        "partition" if !arg.is_empty() => Ok(Part::Partition(arg.to_string())),
+        "partition" => Err("`!{partition:}` needs a key name, e.g. `!{partition:region}`".into()),
         "error" if arg == "type" && kind == TemplateKind::Error => Ok(Part::ErrorType),
         "error" if kind == TemplateKind::Data => {
             Err("`!{error:type}` is only allowed in `error_prefix`".into())
@@ -136,7 +154,7 @@ fn parse_expression(expr: &str, kind: TemplateKind) -> Result<Part, String> {
             "unknown `!{{error:{arg}}}`; the error namespace has only `type`"
         )),
         other => Err(format!(
-            "unknown namespace `{other}` in `!{{{expr}}}`; use `timestamp`, `field` or (in error_prefix) `error`"
+            "unknown namespace `{other}` in `!{{{expr}}}`; use `timestamp`, `field`, `partition` or (in error_prefix) `error`"
         )),
     }
 }
@@ -200,12 +218,17 @@ fn push_key_value(out: &mut String, value: &Value, path: &[String]) -> Result<()
             ));
         }
     }
+    sanitize(out, start);
+    Ok(())
+}
+
+/// A value names one folder: `/` and `\\` inside it become `_`.
+fn sanitize(out: &mut String, start: usize) {
     if out[start..].contains(['/', '\\']) {
         let cleaned = out[start..].replace(['/', '\\'], "_");
         out.truncate(start);
         out.push_str(&cleaned);
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -224,6 +247,7 @@ mod tests {
             &RenderInput {
                 time,
                 record: Some(record),
+                partition_keys: &[],
                 error_type: None,
             },
         )?;

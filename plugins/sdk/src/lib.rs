@@ -60,6 +60,11 @@ macro_rules! export {
 
             impl $crate::__private::bindings::Guest for Glue {
                 fn init(config: Vec<(String, String)>) -> Result<(), String> {
+                    // A panic traps the instance; its message becomes the reason the
+                    // host gives for the failed records.
+                    ::std::panic::set_hook(Box::new(|info| {
+                        $crate::log::error(&format!("panicked: {info}"))
+                    }));
                     let plugin =
                         <$plugin as $crate::Transform>::init(&$crate::Config::new(config))?;
                     PLUGIN.with(|p| *p.borrow_mut() = Some(plugin));

@@ -1,0 +1,79 @@
+//! The transform chain: each step's output is the next step's input. Records a step
+//! fails are set aside with the step's name and reason.
+
+use super::convert::{Builder, OwnedRecord, StepInput, from_wit, is_identity, to_wit};
+use super::engine::CompileCache;
+use super::plugin::{Plugin, PluginError, PluginSpec};
+use crate::record::Batch;
+
+pub struct Chain {
+    pub steps: Vec<Plugin>,
+}
+
+/// Records a step could not process: a batch of them, positions ascending, and the
+/// reason for each.
+pub struct Failed {
+    pub batch: Batch,
+    pub reasons: Vec<String>,
+}
+
+impl Chain {
+    /// Loads every step; the first that fails to load or rejects its config is the error.
+    pub fn load(
+        specs: Vec<PluginSpec>,
+        pipeline: &str,
+        cache: &CompileCache,
+    ) -> Result<Self, PluginError> {
+        let steps = specs
+            .into_iter()
+            .map(|spec| Plugin::load(spec, pipeline, cache))
+            .collect::<Result<_, _>>()?;
+        Ok(Self { steps })
+    }
+
+    /// Runs `batch` through every step.
+    pub fn apply(&self, batch: Batch) -> (Batch, Failed) {
+        let (partition, next_position, mut parts) = batch.into_parts();
+        let mut failed: Vec<(OwnedRecord, String)> = Vec::new();
+        for step in &self.steps {
+            let (wit, positions, keys, key_offsets) = to_wit(parts);
+            let n = wit.timestamps.len();
+            let outcome = step.run(&wit);
+            if outcome.failed.is_empty()
+                && outcome.pieces.len() == 1
+                && is_identity(&outcome.pieces[0].1, n)
+            {
+                parts = from_wit(wit, positions, keys, key_offsets);
+                continue;
+            }
+            let input = StepInput {
+                batch: &wit,
+                positions: &positions,
+                keys: &keys,
+                key_offsets: &key_offsets,
+            };
+            let mut next = Builder::new();
+            for (offset, out) in &outcome.pieces {
+                next.append(&input, *offset, out);
+            }
+            for (i, reason) in outcome.failed {
+                failed.push((input.owned(i), format!("{}: {reason}", step.spec.name)));
+            }
+            parts = next.finish();
+        }
+        failed.sort_by_key(|(r, _)| r.position);
+        let mut set_aside = Builder::new();
+        let mut reasons = Vec::with_capacity(failed.len());
+        for (record, reason) in failed {
+            set_aside.push_owned(&record);
+            reasons.push(reason);
+        }
+        (
+            Batch::from_parts(partition.clone(), next_position, parts),
+            Failed {
+                batch: Batch::from_parts(partition, next_position, set_aside.finish()),
+                reasons,
+            },
+        )
+    }
+}

@@ -1,0 +1,23 @@
+//! The Wasm transform host: plugins written against `plugins/wit` run in a sandbox,
+//! one call per batch, in a chain between the source and the decode stage.
+//!
+//! - `engine`: the process-wide wasmtime engine, its epoch ticker, and the on-disk
+//!   cache of compiled components.
+//! - `state`: what each instance's store holds: WASI context (no grants by default),
+//!   the memory limiter, the rate-limited log.
+//! - `plugin`: a loaded plugin, its instance pool, and fault handling (a trap, a
+//!   timeout or running out of memory re-instantiates and bisects the batch).
+//! - `convert`: checks a plugin's output and turns it back into a host batch.
+//! - `chain`: the configured steps, applied in order.
+
+mod bindings;
+mod chain;
+mod convert;
+mod engine;
+mod plugin;
+mod state;
+
+pub use chain::{Chain, Failed};
+pub use engine::CompileCache;
+pub use engine::MAX_PLUGIN_MEMORY;
+pub use plugin::{Grants, Limits, Plugin, PluginError, PluginSpec};

@@ -1,0 +1,247 @@
+//! A loaded plugin: its compiled component, a pool of instances reused across batches,
+//! and fault handling. A trap, a timeout, running out of memory or malformed output
+//! discards the instance, and the batch is bisected until the records that cause the
+//! fault are isolated; those fail with the reason, the rest go on.
+
+use std::ops::Range;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::{Store, Trap};
+
+use super::bindings::{Batch, Output, Transform, TransformPre};
+use super::convert;
+use super::engine::{CompileCache, EPOCH_TICK, Origin, engine};
+use super::state::{PluginLog, State};
+
+/// A transform step as the pipeline file describes it.
+#[derive(Debug, Clone)]
+pub struct PluginSpec {
+    /// Name in logs and error reasons (default: the file's stem).
+    pub name: String,
+    pub path: PathBuf,
+    pub config: Vec<(String, String)>,
+    pub limits: Limits,
+    pub grants: Grants,
+}
+
+/// What one instance may use.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Sum of the instance's linear memories.
+    pub memory: u64,
+    /// Wall time for one batch.
+    pub timeout: Duration,
+    /// Bytes of new values, keys, headers and partition keys in one batch's output.
+    pub max_output: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            memory: 128 << 20,
+            timeout: Duration::from_secs(5),
+            max_output: 64 << 20,
+        }
+    }
+}
+
+/// Capabilities a pipeline grants a plugin. None by default.
+#[derive(Debug, Clone, Default)]
+pub struct Grants {
+    /// Environment variables passed through (when set).
+    pub env: Vec<String>,
+    /// Directories readable at the same path inside the plugin.
+    pub dirs: Vec<PathBuf>,
+    /// Outbound TCP/UDP and name lookups.
+    pub network: bool,
+    /// Real wall and monotonic clocks (otherwise both read zero).
+    pub clocks: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PluginError {
+    #[error("cannot read plugin `{path}`: {reason}")]
+    Read { path: String, reason: String },
+    #[error("plugin `{name}`: {reason}")]
+    Load { name: String, reason: String },
+    #[error("plugin `{name}` rejected its config: {reason}")]
+    Init { name: String, reason: String },
+}
+
+pub struct Plugin {
+    pub spec: PluginSpec,
+    pre: TransformPre<State>,
+    pool: Mutex<Vec<Instance>>,
+    log: Arc<PluginLog>,
+    /// Whether loading compiled the component or found it in the cache.
+    pub origin: Origin,
+}
+
+struct Instance {
+    store: Store<State>,
+    api: Transform,
+}
+
+/// The result of running one batch through one plugin.
+#[derive(Default)]
+pub struct Outcome {
+    /// Outputs of the calls that succeeded, each with the index of its first input.
+    pub pieces: Vec<(usize, Output)>,
+    /// Input records that failed, with the reason, in ascending order.
+    pub failed: Vec<(usize, String)>,
+}
+
+impl Plugin {
+    /// Loads (or finds compiled in `cache`) and instantiates the plugin once, which
+    /// runs its `init` with the configuration.
+    pub fn load(spec: PluginSpec, pipeline: &str, cache: &CompileCache) -> Result<Self, PluginError> {
+        let wasm = std::fs::read(&spec.path).map_err(|e| PluginError::Read {
+            path: spec.path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        let load_err = |reason: String| PluginError::Load {
+            name: spec.name.clone(),
+            reason,
+        };
+        let started = std::time::Instant::now();
+        let (component, origin) = cache.load(engine(), &wasm).map_err(load_err)?;
+        let how = match origin {
+            Origin::Compiled => "compiled plugin",
+            Origin::Cached => "loaded compiled plugin from cache",
+        };
+        tracing::info!(pipeline, plugin = %spec.name, elapsed = ?started.elapsed(), "{how}");
+        let mut linker = Linker::new(engine());
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .and_then(|_| Transform::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s))
+            .map_err(|e| load_err(format!("{e:#}")))?;
+        let pre = linker
+            .instantiate_pre(&component)
+            .and_then(TransformPre::new)
+            .map_err(|e| load_err(format!("not a Weir transform plugin: {e:#}")))?;
+        let plugin = Self {
+            log: Arc::new(PluginLog::new(pipeline, &spec.name)),
+            spec,
+            pre,
+            pool: Mutex::new(Vec::new()),
+            origin,
+        };
+        let first = plugin.instantiate()?;
+        plugin.pool.lock().expect("pool lock").push(first);
+        Ok(plugin)
+    }
+
+    /// A fresh instance, initialised with the step's configuration.
+    fn instantiate(&self) -> Result<Instance, PluginError> {
+        let name = || self.spec.name.clone();
+        let limits = &self.spec.limits;
+        let state = State::new(&self.spec.grants, limits.memory, self.log.clone())
+            .map_err(|reason| PluginError::Load { name: name(), reason })?;
+        let mut store = Store::new(engine(), state);
+        store.limiter(|s| &mut s.limiter);
+        store.set_epoch_deadline(self.deadline_ticks());
+        let api = self.pre.instantiate(&mut store).map_err(|e| PluginError::Load {
+            name: name(),
+            reason: format!("cannot instantiate: {e:#}"),
+        })?;
+        match api.call_init(&mut store, &self.spec.config) {
+            Ok(Ok(())) => Ok(Instance { store, api }),
+            Ok(Err(reason)) => Err(PluginError::Init { name: name(), reason }),
+            Err(e) => Err(PluginError::Load {
+                name: name(),
+                reason: format!("init failed: {}", self.describe(&store, &e)),
+            }),
+        }
+    }
+
+    fn deadline_ticks(&self) -> u64 {
+        (self.spec.limits.timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64 + 1
+    }
+
+    /// Runs one batch, isolating the records that make the plugin fail.
+    pub fn run(&self, input: &Batch) -> Outcome {
+        let mut outcome = Outcome::default();
+        let n = input.timestamps.len();
+        if n > 0 {
+            self.run_range(input, 0..n, &mut outcome);
+        }
+        outcome.failed.sort_by_key(|(i, _)| *i);
+        outcome
+    }
+
+    fn run_range(&self, input: &Batch, range: Range<usize>, outcome: &mut Outcome) {
+        let sub;
+        let batch = if range.len() == input.timestamps.len() {
+            input
+        } else {
+            sub = convert::slice(input, range.clone());
+            &sub
+        };
+        let result = self.call(batch).and_then(|o| {
+            convert::check(&o, range.len(), self.spec.limits.max_output)
+                .map(|()| o)
+                .map_err(|e| format!("returned malformed output: {e}"))
+        });
+        match result {
+            Ok(mut out) => {
+                let errors = std::mem::take(&mut out.errors);
+                outcome.failed.extend(
+                    errors
+                        .into_iter()
+                        .map(|e| (range.start + e.index as usize, e.reason)),
+                );
+                outcome.pieces.push((range.start, out));
+            }
+            Err(reason) if range.len() == 1 => outcome.failed.push((range.start, reason)),
+            Err(reason) => {
+                tracing::warn!(plugin = %self.spec.name, records = range.len(), %reason, "plugin failed on a batch; bisecting to find the records that cause it");
+                let mid = range.start + range.len() / 2;
+                self.run_range(input, range.start..mid, outcome);
+                self.run_range(input, mid..range.end, outcome);
+            }
+        }
+    }
+
+    /// One call on a pooled instance. A failed instance is dropped, not reused.
+    fn call(&self, batch: &Batch) -> Result<Output, String> {
+        let pooled = self.pool.lock().expect("pool lock").pop();
+        let mut inst = match pooled {
+            Some(i) => i,
+            None => self.instantiate().map_err(|e| e.to_string())?,
+        };
+        inst.store.set_epoch_deadline(self.deadline_ticks());
+        match inst.api.call_process(&mut inst.store, batch) {
+            Ok(out) => {
+                self.pool.lock().expect("pool lock").push(inst);
+                Ok(out)
+            }
+            Err(e) => Err(self.describe(&inst.store, &e)),
+        }
+    }
+
+    /// Why a call failed, in words for the dead-letter reason.
+    fn describe(&self, store: &Store<State>, e: &wasmtime::Error) -> String {
+        let state = store.data();
+        let mut reason = if state.limiter.exceeded {
+            format!(
+                "ran out of memory (limit {})",
+                bytesize::ByteSize(self.spec.limits.memory).display().iec()
+            )
+        } else {
+            match e.downcast_ref::<Trap>() {
+                Some(Trap::Interrupt) => format!(
+                    "timed out (limit {} per batch)",
+                    humantime::format_duration(self.spec.limits.timeout)
+                ),
+                Some(trap) => format!("trapped: {trap}"),
+                None => format!("failed: {e:#}"),
+            }
+        };
+        if let Some(said) = &state.last_error {
+            reason.push_str(&format!("; the plugin logged: {said}"));
+        }
+        reason
+    }
+}

@@ -7,6 +7,9 @@ mod common;
 use common::*;
 
 async fn run_case(name: &str) {
+    if name.starts_with("plugins_") {
+        build_plugins();
+    }
     let case = root().join("tests/golden").join(name);
     let tmp = tempfile::tempdir().unwrap();
     let lake = tmp.path().join("lake");
@@ -37,4 +40,14 @@ async fn jsonl_partitioned_by_field_in_a_time_zone() {
 #[tokio::test]
 async fn avro_schema_for_json_records() {
     run_case("avro_clicks").await;
+}
+
+#[tokio::test]
+async fn redact_and_route_plugins_into_partition_prefixes() {
+    run_case("plugins_redact_route").await;
+}
+
+#[tokio::test]
+async fn filter_and_explode_plugins() {
+    run_case("plugins_filter_explode").await;
 }

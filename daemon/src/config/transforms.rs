@@ -49,7 +49,11 @@ pub(super) fn check(c: &mut Checker<'_>, config: &PipelineConfig, base: &Path) -
             );
         }
         if limits.timeout.is_zero() {
-            c.fail(&key("limits.timeout"), "must be above zero", "the default is 5s");
+            c.fail(
+                &key("limits.timeout"),
+                "must be above zero",
+                "the default is 5s",
+            );
         }
         let name = t.name.clone().unwrap_or_else(|| {
             path.file_stem()

@@ -15,8 +15,8 @@ use crate::record::Batch;
 use crate::schema::Schema;
 use crate::sink::spec::SinkSpec;
 use crate::sink::template::{RenderInput, lookup};
-use crate::transform::Chain;
 use crate::sink::{DeadLetter, ErrorKind, Group, GroupData, PrefixedRows, Routed};
+use crate::transform::Chain;
 
 /// Parsed values converted to Arrow together; bounds the memory of parsed JSON.
 const CHUNK: usize = 256;

@@ -115,7 +115,9 @@ impl Template {
                 Part::Partition(name) => {
                     let value = crate::record::find_packed(input.partition_keys, name)
                         .filter(|v| !v.is_empty())
-                        .ok_or_else(|| format!("partition key `{name}` was not set by a transform"))?;
+                        .ok_or_else(|| {
+                            format!("partition key `{name}` was not set by a transform")
+                        })?;
                     let start = out.len();
                     out.push_str(&String::from_utf8_lossy(value));
                     sanitize(out, start);

@@ -34,10 +34,14 @@ fn batch_ok(b: &Batch, what: &str) -> Result<(), String> {
 /// Checks a plugin's output for an input of `n` records.
 pub fn check(o: &Output, n: usize, max_output: u64) -> Result<(), String> {
     let m = o.parents.len();
-    if o.parents.windows(2).any(|w| w[0] > w[1]) || o.parents.last().is_some_and(|p| *p as usize >= n) {
+    if o.parents.windows(2).any(|w| w[0] > w[1])
+        || o.parents.last().is_some_and(|p| *p as usize >= n)
+    {
         return Err(format!("parents must be non-decreasing indexes below {n}"));
     }
-    if o.changed.windows(2).any(|w| w[0] >= w[1]) || o.changed.last().is_some_and(|c| *c as usize >= m) {
+    if o.changed.windows(2).any(|w| w[0] >= w[1])
+        || o.changed.last().is_some_and(|c| *c as usize >= m)
+    {
         return Err(format!("changed must be ascending indexes below {m}"));
     }
     if o.changed.len() != o.records.timestamps.len() {
@@ -65,8 +69,7 @@ pub fn check(o: &Output, n: usize, max_output: u64) -> Result<(), String> {
             ));
         }
     }
-    let bytes = (o.records.values.len() + o.records.keys.len() + o.records.headers.len())
-        as u64
+    let bytes = (o.records.values.len() + o.records.keys.len() + o.records.headers.len()) as u64
         + o.partitions.len() as u64;
     if bytes > max_output {
         return Err(format!(
@@ -184,7 +187,15 @@ pub struct OwnedRecord {
 
 impl Builder {
     pub fn push_owned(&mut self, r: &OwnedRecord) {
-        self.push(&r.value, &r.key, r.timestamp, &r.headers, r.position, &[], &[]);
+        self.push(
+            &r.value,
+            &r.key,
+            r.timestamp,
+            &r.headers,
+            r.position,
+            &[],
+            &[],
+        );
     }
 }
 

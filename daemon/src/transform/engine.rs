@@ -86,7 +86,9 @@ impl CompileCache {
             // owned by this daemon.
             match unsafe { Component::deserialize_file(engine, &path) } {
                 Ok(c) => return Ok((c, Origin::Cached)),
-                Err(e) => tracing::warn!(file = %path.display(), error = %e, "ignoring unusable compiled plugin"),
+                Err(e) => {
+                    tracing::warn!(file = %path.display(), error = %e, "ignoring unusable compiled plugin")
+                }
             }
         }
         let bytes = engine

@@ -97,7 +97,11 @@ pub struct Outcome {
 impl Plugin {
     /// Loads (or finds compiled in `cache`) and instantiates the plugin once, which
     /// runs its `init` with the configuration.
-    pub fn load(spec: PluginSpec, pipeline: &str, cache: &CompileCache) -> Result<Self, PluginError> {
+    pub fn load(
+        spec: PluginSpec,
+        pipeline: &str,
+        cache: &CompileCache,
+    ) -> Result<Self, PluginError> {
         let wasm = std::fs::read(&spec.path).map_err(|e| PluginError::Read {
             path: spec.path.display().to_string(),
             reason: e.to_string(),
@@ -137,18 +141,29 @@ impl Plugin {
     fn instantiate(&self) -> Result<Instance, PluginError> {
         let name = || self.spec.name.clone();
         let limits = &self.spec.limits;
-        let state = State::new(&self.spec.grants, limits.memory, self.log.clone())
-            .map_err(|reason| PluginError::Load { name: name(), reason })?;
+        let state =
+            State::new(&self.spec.grants, limits.memory, self.log.clone()).map_err(|reason| {
+                PluginError::Load {
+                    name: name(),
+                    reason,
+                }
+            })?;
         let mut store = Store::new(engine(), state);
         store.limiter(|s| &mut s.limiter);
         store.set_epoch_deadline(self.deadline_ticks());
-        let api = self.pre.instantiate(&mut store).map_err(|e| PluginError::Load {
-            name: name(),
-            reason: format!("cannot instantiate: {e:#}"),
-        })?;
+        let api = self
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| PluginError::Load {
+                name: name(),
+                reason: format!("cannot instantiate: {e:#}"),
+            })?;
         match api.call_init(&mut store, &self.spec.config) {
             Ok(Ok(())) => Ok(Instance { store, api }),
-            Ok(Err(reason)) => Err(PluginError::Init { name: name(), reason }),
+            Ok(Err(reason)) => Err(PluginError::Init {
+                name: name(),
+                reason,
+            }),
             Err(e) => Err(PluginError::Load {
                 name: name(),
                 reason: format!("init failed: {}", self.describe(&store, &e)),
@@ -225,10 +240,11 @@ impl Plugin {
     fn describe(&self, store: &Store<State>, e: &wasmtime::Error) -> String {
         let state = store.data();
         let mut reason = if state.limiter.exceeded {
-            format!(
-                "ran out of memory (limit {})",
-                bytesize::ByteSize(self.spec.limits.memory).display().iec()
-            )
+            let limit = self.spec.limits.memory;
+            match limit % (1 << 20) {
+                0 => format!("ran out of memory (limit {} MiB)", limit >> 20),
+                _ => format!("ran out of memory (limit {limit} bytes)"),
+            }
         } else {
             match e.downcast_ref::<Trap>() {
                 Some(Trap::Interrupt) => format!(

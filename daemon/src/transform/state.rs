@@ -38,7 +38,9 @@ impl State {
         if grants.network {
             b.inherit_network().allow_ip_name_lookup(true);
         } else {
-            b.allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
+            b.allow_tcp(false)
+                .allow_udp(false)
+                .allow_ip_name_lookup(false);
         }
         if !grants.clocks {
             b.wall_clock(Frozen).monotonic_clock(Frozen);

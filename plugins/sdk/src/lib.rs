@@ -90,6 +90,7 @@ macro_rules! export {
 pub mod __private {
     pub use wit_bindgen;
 
+    #[allow(clippy::too_many_arguments)]
     pub mod bindings {
         wit_bindgen::generate!({
             path: "../wit",

@@ -171,3 +171,26 @@ pub fn wait_for_port(port: u16, what: &str) {
     }
     panic!("{what} did not start listening on 127.0.0.1:{port} within 30 s");
 }
+
+/// Builds the example plugins and the test suite's plugins for wasm32-wasip2 (once per
+/// test process; cargo serialises concurrent builds) and returns the folder of
+/// `tests/plugins`' outputs.
+pub fn build_plugins() -> PathBuf {
+    static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| {
+        for workspace in ["plugins/examples", "tests/plugins"] {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let out = Command::new(cargo)
+                .current_dir(root().join(workspace))
+                .args(["build", "--release", "--target", "wasm32-wasip2"])
+                .output()
+                .expect("cargo runs");
+            assert!(
+                out.status.success(),
+                "building the plugins in {workspace} failed (is the wasm32-wasip2 target installed? `rustup target add wasm32-wasip2`):\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    });
+    root().join("tests/plugins/target/wasm32-wasip2/release")
+}

@@ -20,7 +20,10 @@ impl Transform for Explode {
         config.only(&["field", "into", "index"])?;
         let field = config.require("field")?;
         let path: Vec<String> = field.split('.').map(String::from).collect();
-        let into = config.get("into").unwrap_or(&path[path.len() - 1]).to_string();
+        let into = config
+            .get("into")
+            .unwrap_or(&path[path.len() - 1])
+            .to_string();
         Ok(Self {
             path,
             into,
@@ -71,7 +74,9 @@ mod tests {
 
     #[test]
     fn one_record_per_element() {
-        let mut h = Harness::<Explode>::new(&[("field", "items"), ("into", "item"), ("index", "n")]).unwrap();
+        let mut h =
+            Harness::<Explode>::new(&[("field", "items"), ("into", "item"), ("index", "n")])
+                .unwrap();
         let out = h.run(&[
             r#"{"id":1,"items":[{"sku":"a"},{"sku":"b"}]}"#,
             r#"{"id":2,"items":[]}"#,
@@ -85,7 +90,10 @@ mod tests {
                 (0, json!({"id":1,"item":{"sku":"b"},"n":1})),
             ]
         );
-        assert_eq!(out.errors, vec![(2, "field `items` is not an array".to_string())]);
+        assert_eq!(
+            out.errors,
+            vec![(2, "field `items` is not an array".to_string())]
+        );
     }
 
     #[test]

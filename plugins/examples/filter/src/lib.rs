@@ -46,10 +46,21 @@ impl Filter {
 
 impl Transform for Filter {
     fn init(config: &Config) -> Result<Self, String> {
-        let ops = ["equals", "not_equals", "in", "exists", "greater_than", "less_than"];
+        let ops = [
+            "equals",
+            "not_equals",
+            "in",
+            "exists",
+            "greater_than",
+            "less_than",
+        ];
         config.only(&[&["field"][..], &ops].concat())?;
         let field = config.require("field")?.to_string();
-        let set: Vec<&str> = ops.iter().copied().filter(|o| config.get(o).is_some()).collect();
+        let set: Vec<&str> = ops
+            .iter()
+            .copied()
+            .filter(|o| config.get(o).is_some())
+            .collect();
         let [op] = set[..] else {
             return Err(format!("set exactly one of: {}", ops.join(", ")));
         };
@@ -101,19 +112,39 @@ mod tests {
             r#"{"region":"us","total":99.5}"#,
             r#"{"region":null,"total":"n/a"}"#,
         ];
-        assert_eq!(kept(&[("field", "region"), ("equals", "eu")], &docs), vec![0]);
-        assert_eq!(kept(&[("field", "region"), ("in", "us, eu")], &docs), vec![0, 1]);
-        assert_eq!(kept(&[("field", "region"), ("not_equals", "eu")], &docs), vec![1, 2]);
-        assert_eq!(kept(&[("field", "c.vip"), ("exists", "true")], &docs), vec![0]);
-        assert_eq!(kept(&[("field", "total"), ("greater_than", "50")], &docs), vec![1]);
-        assert_eq!(kept(&[("field", "total"), ("less_than", "50")], &docs), vec![0]);
+        assert_eq!(
+            kept(&[("field", "region"), ("equals", "eu")], &docs),
+            vec![0]
+        );
+        assert_eq!(
+            kept(&[("field", "region"), ("in", "us, eu")], &docs),
+            vec![0, 1]
+        );
+        assert_eq!(
+            kept(&[("field", "region"), ("not_equals", "eu")], &docs),
+            vec![1, 2]
+        );
+        assert_eq!(
+            kept(&[("field", "c.vip"), ("exists", "true")], &docs),
+            vec![0]
+        );
+        assert_eq!(
+            kept(&[("field", "total"), ("greater_than", "50")], &docs),
+            vec![1]
+        );
+        assert_eq!(
+            kept(&[("field", "total"), ("less_than", "50")], &docs),
+            vec![0]
+        );
     }
 
     #[test]
     fn config_needs_one_condition() {
         let err = Harness::<Filter>::new(&[("field", "a")]).err().unwrap();
         assert!(err.starts_with("set exactly one of"));
-        let err = Harness::<Filter>::new(&[("field", "a"), ("greater_than", "x")]).err().unwrap();
+        let err = Harness::<Filter>::new(&[("field", "a"), ("greater_than", "x")])
+            .err()
+            .unwrap();
         assert_eq!(err, "`greater_than` must be a number, got `x`");
     }
 }

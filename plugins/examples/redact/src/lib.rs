@@ -62,7 +62,11 @@ impl Redact {
 impl Transform for Redact {
     fn init(config: &Config) -> Result<Self, String> {
         config.only(&["fields", "mask", "keep_last"])?;
-        let fields: Vec<String> = config.list("fields").into_iter().map(String::from).collect();
+        let fields: Vec<String> = config
+            .list("fields")
+            .into_iter()
+            .map(String::from)
+            .collect();
         if fields.is_empty() {
             return Err("`fields` must name at least one field to redact".into());
         }
@@ -96,7 +100,8 @@ mod tests {
 
     #[test]
     fn masks_fields_at_any_depth() {
-        let mut h = Harness::<Redact>::new(&[("fields", "email, phone"), ("keep_last", "2")]).unwrap();
+        let mut h =
+            Harness::<Redact>::new(&[("fields", "email, phone"), ("keep_last", "2")]).unwrap();
         let out = h.run(&[
             r#"{"id":1,"customer":{"email":"ann@example.com","phone":"555-0100"},"items":[{"email":"x@y.z"}]}"#,
             r#"{"id":2,"note":"nothing to hide"}"#,
@@ -105,7 +110,10 @@ mod tests {
             out.records[0].json(),
             serde_json::json!({"id":1,"customer":{"email":"***om","phone":"***00"},"items":[{"email":"***.z"}]})
         );
-        assert_eq!(out.records[1].text(), r#"{"id":2,"note":"nothing to hide"}"#);
+        assert_eq!(
+            out.records[1].text(),
+            r#"{"id":2,"note":"nothing to hide"}"#
+        );
         assert!(out.errors.is_empty());
     }
 
@@ -121,7 +129,9 @@ mod tests {
     #[test]
     fn config_is_checked() {
         assert!(Harness::<Redact>::new(&[]).is_err());
-        let err = Harness::<Redact>::new(&[("fields", "a"), ("keep_last", "x")]).err().unwrap();
+        let err = Harness::<Redact>::new(&[("fields", "a"), ("keep_last", "x")])
+            .err()
+            .unwrap();
         assert_eq!(err, "`keep_last` must be a number, got `x`");
     }
 }

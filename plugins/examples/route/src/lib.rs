@@ -33,10 +33,9 @@ impl Transform for Route {
         let doc: Value = record.json()?;
         let value = match json_path(&doc, &self.field) {
             Some(Value::String(s)) => s.clone(),
-            Some(Value::Null) | None => self
-                .default
-                .clone()
-                .ok_or_else(|| format!("field `{}` is missing and no default is set", self.field))?,
+            Some(Value::Null) | None => self.default.clone().ok_or_else(|| {
+                format!("field `{}` is missing and no default is set", self.field)
+            })?,
             Some(other) => other.to_string(),
         };
         Ok(Output::keep().partition(&self.key, value))
@@ -54,7 +53,10 @@ mod tests {
     fn keys_records_by_field() {
         let mut h = Harness::<Route>::new(&[("field", "customer.region")]).unwrap();
         let out = h.run(&[r#"{"customer":{"region":"eu"}}"#, r#"{"customer":{}}"#]);
-        assert_eq!(out.records[0].partitions, vec![("region".into(), "eu".into())]);
+        assert_eq!(
+            out.records[0].partitions,
+            vec![("region".into(), "eu".into())]
+        );
         assert_eq!(out.records[0].text(), r#"{"customer":{"region":"eu"}}"#);
         assert_eq!(out.errors[0].0, 1);
     }
@@ -64,7 +66,14 @@ mod tests {
         let mut h =
             Harness::<Route>::new(&[("field", "r"), ("key", "zone"), ("default", "none")]).unwrap();
         let out = h.run(&[r#"{"r":7}"#, r#"{"x":1}"#]);
-        let keys: Vec<_> = out.records.iter().map(|r| r.partitions[0].clone()).collect();
-        assert_eq!(keys, vec![("zone".into(), "7".into()), ("zone".into(), "none".into())]);
+        let keys: Vec<_> = out
+            .records
+            .iter()
+            .map(|r| r.partitions[0].clone())
+            .collect();
+        assert_eq!(
+            keys,
+            vec![("zone".into(), "7".into()), ("zone".into(), "none".into())]
+        );
     }
 }

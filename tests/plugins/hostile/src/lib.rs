@@ -28,7 +28,9 @@ fn act(value: &[u8]) -> String {
 /// What an attempt to leave the sandbox got: `Ok(leak)` if it worked.
 fn escape(act: &str) -> Option<Result<String, String>> {
     Some(match act {
-        "file" => std::fs::read_to_string("/etc/hostname").map_err(|e| format!("read /etc/hostname: {e}")),
+        "file" => {
+            std::fs::read_to_string("/etc/hostname").map_err(|e| format!("read /etc/hostname: {e}"))
+        }
         "env" => std::env::var("HOME").map_err(|e| format!("read HOME: {e}")),
         "socket" => {
             let addr = SOCKET.with(|s| s.borrow().clone());
@@ -42,7 +44,9 @@ fn escape(act: &str) -> Option<Result<String, String>> {
 
 impl Guest for Hostile {
     fn init(config: Vec<(String, String)>) -> Result<(), String> {
-        std::panic::set_hook(Box::new(|info| log(Level::Error, &format!("panicked: {info}"))));
+        std::panic::set_hook(Box::new(|info| {
+            log(Level::Error, &format!("panicked: {info}"))
+        }));
         for (k, v) in config {
             match k.as_str() {
                 "socket" => SOCKET.with(|s| *s.borrow_mut() = v),
@@ -72,7 +76,8 @@ impl Guest for Hostile {
         };
         let mut bad_offsets = false;
         for i in 0..n {
-            let value = &input.values[input.value_offsets[i] as usize..input.value_offsets[i + 1] as usize];
+            let value =
+                &input.values[input.value_offsets[i] as usize..input.value_offsets[i + 1] as usize];
             let act = act(value);
             match act.as_str() {
                 "loop" => {
@@ -94,7 +99,10 @@ impl Guest for Hostile {
             }
             match escape(&act) {
                 None => out.parents.push(i as u32),
-                Some(Err(reason)) => out.errors.push(RecordError { index: i as u32, reason }),
+                Some(Err(reason)) => out.errors.push(RecordError {
+                    index: i as u32,
+                    reason,
+                }),
                 Some(Ok(leak)) => {
                     out.changed.push(out.parents.len() as u32);
                     out.parents.push(i as u32);

@@ -6,7 +6,11 @@
 //! or connection that works puts what it got into the record, so a sandbox leak
 //! shows up in the lake.
 
-wit_bindgen::generate!({ path: "../../../plugins/wit", world: "transform" });
+mod bindings {
+    #![allow(clippy::too_many_arguments)]
+    wit_bindgen::generate!({ path: "../../../plugins/wit", world: "transform" });
+}
+use bindings::*;
 
 use std::cell::RefCell;
 use weir::transform::host::log;

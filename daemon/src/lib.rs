@@ -5,6 +5,7 @@ pub mod alloc;
 pub mod config;
 pub mod daemon;
 pub mod pipeline;
+pub mod plugin_tool;
 pub mod record;
 pub mod schema;
 pub mod sink;

@@ -29,11 +29,49 @@ enum Command {
         #[arg(long, default_value = ".weir/state", env = "WEIR_STATE_DIR")]
         state_dir: PathBuf,
     },
-    /// Check pipeline files (or directories of them) and report every problem.
+    /// Check pipeline files (or directories of them) and report every problem. Plugins
+    /// are loaded and their `init` checks their config.
     Validate {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
+    /// Tools for plugin authors.
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Create a plugin crate NAME with a pass-through transform and a unit test.
+    New {
+        name: String,
+        /// Folder to create it in.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// Path of the weir-plugin SDK crate (default: the one of this Weir build).
+        #[arg(long)]
+        sdk: Option<PathBuf>,
+    },
+    /// Run a plugin over sample records (JSON lines) and print what it outputs,
+    /// errors included, with the input line each came from.
+    Run {
+        /// The plugin's .wasm component.
+        plugin: PathBuf,
+        /// A file of records, one per line.
+        #[arg(long)]
+        input: PathBuf,
+        /// A setting for the plugin's init, KEY=VALUE; repeat for more.
+        #[arg(long = "config", value_parser = key_value)]
+        config: Vec<(String, String)>,
+    },
+}
+
+fn key_value(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("`{s}` is not KEY=VALUE"))
 }
 
 // Before `main`: the allocator options must be set before the first allocation.
@@ -53,6 +91,7 @@ fn main() -> ExitCode {
         .init();
     match cli.command {
         Command::Validate { paths } => validate(paths),
+        Command::Plugin { command } => plugin(command),
         Command::Run {
             pipelines,
             state_dir,
@@ -72,7 +111,12 @@ fn validate(paths: Vec<PathBuf>) -> ExitCode {
             vec![path]
         };
         for file in files {
-            match weir::config::validate(&file) {
+            let cache = weir::transform::CompileCache::new(weir::pipeline::plugin_cache_dir(
+                std::path::Path::new(".weir/state"),
+            ));
+            let checked = weir::config::validate(&file)
+                .and_then(|spec| weir::config::load_plugins(&spec, &cache).map(|_| spec));
+            match checked {
                 Ok(spec) => println!("{}: ok (pipeline `{}`)", file.display(), spec.name),
                 Err(errors) => {
                     ok = false;
@@ -85,6 +129,33 @@ fn validate(paths: Vec<PathBuf>) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+fn plugin(command: PluginCommand) -> ExitCode {
+    let result = match command {
+        PluginCommand::New { name, dir, sdk } => {
+            weir::plugin_tool::scaffold(&name, &dir, sdk.as_deref()).map(|path| {
+                println!("created {}", path.display());
+                println!(
+                    "next: cd {} && cargo test && cargo build --release --target wasm32-wasip2",
+                    path.display()
+                );
+            })
+        }
+        PluginCommand::Run {
+            plugin,
+            input,
+            config,
+        } => weir::plugin_tool::try_plugin(&plugin, &input, config, &mut std::io::stdout())
+            .map(|_| ()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

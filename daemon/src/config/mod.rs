@@ -12,5 +12,6 @@ mod validate;
 pub use error::{ConfigError, ConfigErrors};
 pub use load::{load_pipeline, parse_pipeline};
 pub use model::*;
+pub use transforms::load_plugins;
 pub use units::{ByteSize, Duration};
 pub use validate::{PipelineSpec, validate};

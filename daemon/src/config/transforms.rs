@@ -91,3 +91,43 @@ fn scalar(v: &Value) -> Option<String> {
         Value::Null | Value::Object(_) => None,
     }
 }
+
+/// Loads every plugin of a validated pipeline and runs its `init`, as a start does. A
+/// plugin that cannot be loaded, or rejects its config, is reported at its step.
+pub fn load_plugins(
+    spec: &super::PipelineSpec,
+    cache: &crate::transform::CompileCache,
+) -> Result<Option<crate::transform::Chain>, super::ConfigErrors> {
+    use crate::transform::{Chain, PluginError};
+    if spec.transforms.is_empty() {
+        return Ok(None);
+    }
+    let mut steps = Vec::new();
+    for (i, plugin) in spec.transforms.iter().enumerate() {
+        match crate::transform::Plugin::load(plugin.clone(), &spec.name, cache) {
+            Ok(p) => steps.push(p),
+            Err(e) => {
+                let (key, hint) = match &e {
+                    PluginError::Init { .. } => (
+                        format!("transforms[{i}].config"),
+                        "fix the setting the plugin names; its README lists the keys it takes",
+                    ),
+                    _ => (
+                        format!("transforms[{i}].plugin"),
+                        "give the path of a component built for wasm32-wasip2 with the weir-plugin SDK",
+                    ),
+                };
+                let mut error = super::ConfigError::new(&spec.file, &key, e.to_string()).hint(hint);
+                if let Ok((_, root)) = super::load_pipeline(&spec.file) {
+                    let at = super::load::locate(&root, &key)
+                        .or_else(|| super::load::locate(&root, &format!("transforms[{i}]")));
+                    if let Some(node) = at {
+                        error = error.at(node.span());
+                    }
+                }
+                return Err(error.into());
+            }
+        }
+    }
+    Ok(Some(Chain { steps }))
+}

@@ -6,4 +6,4 @@ mod decode;
 mod run;
 
 pub use decode::Decoder;
-pub use run::{PipelineOutcome, run_pipeline};
+pub use run::{PipelineOutcome, plugin_cache_dir, run_pipeline};

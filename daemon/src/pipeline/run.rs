@@ -140,9 +140,9 @@ fn load_chain(spec: &PipelineSpec, state_dir: &Path) -> Result<Option<Arc<Chain>
         return Ok(None);
     }
     let cache = CompileCache::new(plugin_cache_dir(state_dir));
-    Chain::load(spec.transforms.clone(), &spec.name, &cache)
-        .map(|c| Some(Arc::new(c)))
-        .map_err(|e| PipelineError::Plugin(format!("{}: {e}", spec.file.display())))
+    crate::config::load_plugins(spec, &cache)
+        .map(|c| c.map(Arc::new))
+        .map_err(|e| PipelineError::Plugin(e.to_string()))
 }
 
 /// Where compiled plugins are cached: `cache/plugins` beside the state directory.

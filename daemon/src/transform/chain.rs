@@ -2,8 +2,7 @@
 //! fails are set aside with the step's name and reason.
 
 use super::convert::{Builder, OwnedRecord, StepInput, from_wit, is_identity, to_wit};
-use super::engine::CompileCache;
-use super::plugin::{Plugin, PluginError, PluginSpec};
+use super::plugin::Plugin;
 use crate::record::Batch;
 
 pub struct Chain {
@@ -18,19 +17,6 @@ pub struct Failed {
 }
 
 impl Chain {
-    /// Loads every step; the first that fails to load or rejects its config is the error.
-    pub fn load(
-        specs: Vec<PluginSpec>,
-        pipeline: &str,
-        cache: &CompileCache,
-    ) -> Result<Self, PluginError> {
-        let steps = specs
-            .into_iter()
-            .map(|spec| Plugin::load(spec, pipeline, cache))
-            .collect::<Result<_, _>>()?;
-        Ok(Self { steps })
-    }
-
     /// Runs `batch` through every step.
     pub fn apply(&self, batch: Batch) -> (Batch, Failed) {
         let (partition, next_position, mut parts) = batch.into_parts();

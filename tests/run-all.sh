@@ -13,6 +13,12 @@ if ! python3 -c "import pyarrow, duckdb, moto" 2>/dev/null || ! command -v moto_
   python3 -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
 fi
 
+# Plugins are built for wasm32-wasip2 by the tests that use them.
+if ! rustup target list --installed | grep -qx wasm32-wasip2; then
+  echo "==> adding the wasm32-wasip2 target"
+  rustup target add wasm32-wasip2
+fi
+
 # Console scripts (moto_server) live in the interpreter's scripts folder.
 PATH="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$PATH"
 command -v pyenv >/dev/null && pyenv rehash || true
@@ -21,6 +27,8 @@ export PATH
 echo "==> cargo test"
 log=$(mktemp)
 cargo test --workspace --locked "$@" 2>&1 | tee "$log"
+echo "==> cargo test (example plugins, natively)"
+cargo test --locked --manifest-path plugins/examples/Cargo.toml "$@" 2>&1 | tee -a "$log"
 # One closing line for the whole run, summed over every test binary.
 awk '/^test result:/ { p += $4; f += $6 } END { printf "%d passed, %d failed\n", p, f }' "$log"
 rm -f "$log"

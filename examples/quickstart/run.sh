@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Builds the example plugins (the quickstart uses `redact`) and Weir, then runs the
+# quickstart pipeline. Needs only a Rust toolchain; adds the wasm32-wasip2 target.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
+cargo build --release --locked --manifest-path plugins/examples/Cargo.toml --target wasm32-wasip2
+cargo run --release --locked -- run --pipelines examples/quickstart "$@"

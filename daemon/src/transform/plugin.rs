@@ -80,7 +80,8 @@ pub struct Plugin {
     pub origin: Origin,
 }
 
-struct Instance {
+/// A live instance of a plugin: its store and exported functions.
+pub struct Instance {
     store: Store<State>,
     api: Transform,
 }
@@ -138,7 +139,7 @@ impl Plugin {
     }
 
     /// A fresh instance, initialised with the step's configuration.
-    fn instantiate(&self) -> Result<Instance, PluginError> {
+    pub fn instantiate(&self) -> Result<Instance, PluginError> {
         let name = || self.spec.name.clone();
         let limits = &self.spec.limits;
         let state =

@@ -26,9 +26,11 @@ export PATH
 
 echo "==> cargo test"
 log=$(mktemp)
-cargo test --workspace --locked "$@" 2>&1 | tee "$log"
+status=0
+cargo test --workspace --locked --no-fail-fast "$@" 2>&1 | tee "$log" || status=1
 echo "==> cargo test (example plugins, natively)"
-cargo test --locked --manifest-path plugins/examples/Cargo.toml "$@" 2>&1 | tee -a "$log"
+cargo test --locked --no-fail-fast --manifest-path plugins/examples/Cargo.toml "$@" 2>&1 | tee -a "$log" || status=1
 # One closing line for the whole run, summed over every test binary.
 awk '/^test result:/ { p += $4; f += $6 } END { printf "%d passed, %d failed\n", p, f }' "$log"
 rm -f "$log"
+exit "$status"

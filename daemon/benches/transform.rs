@@ -32,7 +32,10 @@ const BATCHES: usize = 200;
 const BATCH: usize = 1000;
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn build(workspace: &str) {
@@ -146,7 +149,10 @@ fn main() {
     println!("\n[2] redact (email, phone), {avg}-byte JSON records");
     println!("    Wasm plugin             {:>8.0} records/s", 1.0 / wasm);
     println!("    same code, native       {:>8.0} records/s", 1.0 / best);
-    println!("    Wasm / native           {:>8.2}   (target >= 0.7)", best / wasm);
+    println!(
+        "    Wasm / native           {:>8.2}   (target >= 0.7)",
+        best / wasm
+    );
 
     // 3. Fresh instances.
     let plugin = &noop.steps[0];

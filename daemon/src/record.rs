@@ -122,12 +122,7 @@ impl Batch {
 
     /// Adds a header to the record being built; call before `commit_value`/`push`.
     pub fn push_header(&mut self, name: &[u8], value: &[u8]) {
-        self.headers
-            .extend_from_slice(&(name.len() as u16).to_le_bytes());
-        self.headers.extend_from_slice(name);
-        self.headers
-            .extend_from_slice(&(value.len() as u32).to_le_bytes());
-        self.headers.extend_from_slice(value);
+        pack_into(&mut self.headers, name, value);
     }
 
     /// The partition keys of record `i`, packed (name, value) pairs.
@@ -200,6 +195,14 @@ impl Batch {
             offsets.push(0);
         }
     }
+}
+
+/// Appends one (name, value) pair in the packed layout of headers and partition keys.
+pub fn pack_into(buf: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    buf.extend_from_slice(&(name.len() as u16).to_le_bytes());
+    buf.extend_from_slice(name);
+    buf.extend_from_slice(&(value.len() as u32).to_le_bytes());
+    buf.extend_from_slice(value);
 }
 
 /// Iterates packed (name, value) pairs (headers, partition keys); stops at the end or

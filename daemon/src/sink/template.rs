@@ -257,6 +257,36 @@ mod tests {
     }
 
     #[test]
+    fn partition_keys_from_transforms() {
+        let tpl = Template::compile("region=!{partition:region}/", TemplateKind::Data).unwrap();
+        assert!(tpl.uses_partition_keys());
+        let mut keys = Vec::new();
+        crate::record::pack_into(&mut keys, b"region", b"eu");
+        crate::record::pack_into(&mut keys, b"region", b"us/east");
+        let time = chrono_tz::UTC.timestamp_millis_opt(0).unwrap();
+        let render = |keys: &[u8]| {
+            let mut out = String::new();
+            let input = RenderInput {
+                time,
+                record: None,
+                partition_keys: keys,
+                error_type: None,
+            };
+            tpl.render(&mut out, &input).map(|_| out)
+        };
+        assert_eq!(
+            render(&keys).unwrap(),
+            "region=us_east/",
+            "the last key set wins"
+        );
+        assert_eq!(
+            render(&[]).unwrap_err(),
+            "partition key `region` was not set by a transform"
+        );
+        assert!(Template::compile("!{partition:}", TemplateKind::Data).is_err());
+    }
+
+    #[test]
     fn firehose_time_namespaces() {
         let r = serde_json::json!({});
         assert_eq!(

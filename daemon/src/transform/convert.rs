@@ -261,37 +261,164 @@ impl Builder {
             } else {
                 span(&o.partitions, &o.partition_offsets, j)
             };
-            let inherited = input.partition_keys(p);
-            match changed.next_if(|(_, c)| **c as usize == j) {
-                Some((k, _)) => {
-                    let r = &o.records;
-                    self.push(
-                        span(&r.values, &r.value_offsets, k),
-                        span(&r.keys, &r.key_offsets, k),
-                        r.timestamps[k],
-                        span(&r.headers, &r.header_offsets, k),
-                        input.positions[p],
-                        inherited,
-                        added,
-                    );
-                }
-                None => {
-                    let b = input.batch;
-                    self.push(
-                        span(&b.values, &b.value_offsets, p),
-                        span(&b.keys, &b.key_offsets, p),
-                        b.timestamps[p],
-                        span(&b.headers, &b.header_offsets, p),
-                        input.positions[p],
-                        inherited,
-                        added,
-                    );
-                }
-            }
+            // A changed record comes from the plugin's records, the others from the input.
+            let (src, k) = match changed.next_if(|(_, c)| **c as usize == j) {
+                Some((k, _)) => (&o.records, k),
+                None => (input.batch, p),
+            };
+            self.push(
+                span(&src.values, &src.value_offsets, k),
+                span(&src.keys, &src.key_offsets, k),
+                src.timestamps[k],
+                span(&src.headers, &src.header_offsets, k),
+                input.positions[p],
+                input.partition_keys(p),
+                added,
+            );
         }
     }
 
     pub fn finish(self) -> BatchParts {
         self.parts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transform::bindings::weir::transform::types::RecordError;
+
+    fn batch(values: &[&str]) -> Batch {
+        let mut offsets = vec![0u32];
+        let mut data = Vec::new();
+        for v in values {
+            data.extend_from_slice(v.as_bytes());
+            offsets.push(data.len() as u32);
+        }
+        let n = values.len();
+        Batch {
+            values: data,
+            value_offsets: offsets,
+            keys: Vec::new(),
+            key_offsets: vec![0; n + 1],
+            timestamps: vec![7; n],
+            headers: Vec::new(),
+            header_offsets: vec![0; n + 1],
+        }
+    }
+
+    fn output(parents: &[u32], changed: &[&str]) -> Output {
+        Output {
+            parents: parents.to_vec(),
+            changed: (0..changed.len() as u32).collect(),
+            records: batch(changed),
+            partitions: Vec::new(),
+            partition_offsets: Vec::new(),
+            errors: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn malformed_output_is_named() {
+        let ok = output(&[0, 0, 2], &["a", "b", "c"]);
+        assert_eq!(check(&ok, 3, 1 << 20), Ok(()));
+        let cases: [(Output, &str); 5] = [
+            (
+                output(&[1, 0], &["a", "b"]),
+                "parents must be non-decreasing",
+            ),
+            (
+                output(&[0, 3], &["a", "b"]),
+                "parents must be non-decreasing indexes below 3",
+            ),
+            (
+                Output {
+                    changed: vec![0, 1, 2],
+                    ..output(&[0, 1], &["a", "b"])
+                },
+                "changed must be ascending indexes below 2",
+            ),
+            (
+                Output {
+                    records: Batch {
+                        value_offsets: vec![0, 1, 99],
+                        ..batch(&["a", "b"])
+                    },
+                    ..output(&[0, 1], &["a", "b"])
+                },
+                "records: value offsets do not describe 2 records in 2 bytes",
+            ),
+            (
+                Output {
+                    errors: vec![RecordError {
+                        index: 0,
+                        reason: "x".into(),
+                    }],
+                    ..output(&[0], &["a"])
+                },
+                "error for record 0 which is out of range or also has output",
+            ),
+        ];
+        for (o, want) in cases {
+            let err = check(&o, 3, 1 << 20).unwrap_err();
+            assert!(err.starts_with(want), "{err}");
+        }
+        assert!(check(&ok, 3, 2).unwrap_err().contains("over the limit"));
+    }
+
+    #[test]
+    fn slices_rebase_offsets() {
+        let b = batch(&["one", "two", "three"]);
+        let s = slice(&b, 1..3);
+        assert_eq!(s.values, b"twothree");
+        assert_eq!(s.value_offsets, vec![0, 3, 8]);
+        assert_eq!(s.timestamps.len(), 2);
+    }
+
+    #[test]
+    fn builder_mixes_kept_and_changed_records_and_keys() {
+        let input = batch(&["a", "b", "c"]);
+        let positions = [10, 20, 30];
+        let mut inherited = Vec::new();
+        crate::record::pack_into(&mut inherited, b"zone", b"z1");
+        let key_offsets = [
+            0,
+            inherited.len() as u32,
+            inherited.len() as u32,
+            inherited.len() as u32,
+        ];
+        let step = StepInput {
+            batch: &input,
+            positions: &positions,
+            keys: &inherited,
+            key_offsets: &key_offsets,
+        };
+        let mut o = output(&[0, 2, 2], &["C1"]);
+        o.changed = vec![1];
+        let mut added = Vec::new();
+        crate::record::pack_into(&mut added, b"zone", b"z2");
+        o.partition_offsets = vec![0, 0, added.len() as u32, added.len() as u32];
+        o.partitions = added;
+        let mut b = Builder::new();
+        b.append(&step, 0, &o);
+        let out = crate::record::Batch::from_parts("p".into(), 31, b.finish());
+        let rows: Vec<_> = (0..out.len())
+            .map(|i| {
+                let zone = crate::record::find_packed(out.partition_keys(i), "zone");
+                (
+                    out.value(i).to_vec(),
+                    out.position(i),
+                    zone.map(<[u8]>::to_vec),
+                )
+            })
+            .collect();
+        assert_eq!(
+            rows,
+            vec![
+                (b"a".to_vec(), 10, Some(b"z1".to_vec())),
+                (b"C1".to_vec(), 30, Some(b"z2".to_vec())),
+                (b"c".to_vec(), 30, None),
+            ]
+        );
     }
 }

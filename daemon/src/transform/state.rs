@@ -141,6 +141,7 @@ const LOG_LINES_PER_SECOND: u32 = 20;
 pub struct PluginLog {
     pipeline: String,
     plugin: String,
+    /// Start of the current second, lines written in it, lines suppressed.
     window: Mutex<(Instant, u32, u64)>,
 }
 
@@ -154,26 +155,26 @@ impl PluginLog {
     }
 
     fn write(&self, level: Level, message: &str) {
-        let suppressed = {
+        let (allowed, suppressed) = {
             let mut w = self.window.lock().expect("log window lock");
+            let mut suppressed = 0;
             if w.0.elapsed() >= Duration::from_secs(1) {
-                let dropped = w.2;
+                suppressed = w.2;
                 *w = (Instant::now(), 0, 0);
-                dropped
-            } else {
-                0
             }
+            let allowed = w.1 < LOG_LINES_PER_SECOND;
+            if allowed {
+                w.1 += 1;
+            } else {
+                w.2 += 1;
+            }
+            (allowed, suppressed)
         };
         if suppressed > 0 {
             tracing::warn!(pipeline = %self.pipeline, plugin = %self.plugin, suppressed, "plugin log lines suppressed by the rate limit");
         }
-        {
-            let mut w = self.window.lock().expect("log window lock");
-            if w.1 >= LOG_LINES_PER_SECOND {
-                w.2 += 1;
-                return;
-            }
-            w.1 += 1;
+        if !allowed {
+            return;
         }
         let (pipeline, plugin) = (&self.pipeline, &self.plugin);
         match level {

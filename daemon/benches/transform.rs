@@ -103,6 +103,9 @@ fn main() {
     let noop = Chain {
         steps: vec![load(tests.join("noop.wasm"), &[])],
     };
+    if std::env::var_os("WEIR_BENCH_ONLY_INSTANCES").is_some() {
+        return instantiation(&noop.steps[0]);
+    }
     let ns = per_record(&noop, &kib) * 1e9;
     // For scale: copying the batch's bytes once, which handing them to a plugin must do.
     let flat: Vec<u8> = kib.concat();
@@ -154,8 +157,11 @@ fn main() {
         best / wasm
     );
 
-    // 3. Fresh instances.
-    let plugin = &noop.steps[0];
+    instantiation(&noop.steps[0]);
+}
+
+/// 3. Fresh instances.
+fn instantiation(plugin: &Plugin) {
     black_box(plugin.instantiate().unwrap());
     let n = 2000;
     let started = Instant::now();

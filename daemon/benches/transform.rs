@@ -58,7 +58,8 @@ fn load(wasm: PathBuf, config: &[(&str, &str)]) -> Plugin {
         limits: Limits::default(),
         grants: Grants::default(),
     };
-    Plugin::load(spec, "bench", &CompileCache::disabled()).unwrap()
+    let cache = CompileCache::new(root().join("target/bench-plugin-cache"));
+    Plugin::load(spec, "bench", &cache).unwrap()
 }
 
 fn batch(records: &[Vec<u8>]) -> Batch {
@@ -163,7 +164,7 @@ fn main() {
 /// 3. Fresh instances.
 fn instantiation(plugin: &Plugin) {
     black_box(plugin.instantiate().unwrap());
-    let n = 2000;
+    let n = 20_000;
     let started = Instant::now();
     for _ in 0..n {
         black_box(plugin.instantiate().unwrap());

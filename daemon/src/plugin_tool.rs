@@ -54,6 +54,7 @@ pub fn scaffold(name: &str, parent: &Path, sdk: Option<&Path>) -> Result<PathBuf
         ),
         ("src/lib.rs", LIB_RS.replace("{Type}", &kind)),
         (".gitignore", "/target\n".to_string()),
+        (".cargo/config.toml", CARGO_CONFIG.to_string()),
     ];
     for (file, text) in files {
         let path = dir.join(file);
@@ -85,6 +86,12 @@ opt-level = 3
 lto = true
 codegen-units = 1
 strip = true
+"#;
+
+const CARGO_CONFIG: &str = r#"# A 128 KiB stack (Rust's default for Wasm is 1 MiB) lets Weir start fresh instances
+# of this plugin about twice as fast.
+[target.wasm32-wasip2]
+rustflags = ["-C", "link-arg=-zstack-size=131072"]
 "#;
 
 const LIB_RS: &str = r##"//! A Weir transform plugin. Build it with

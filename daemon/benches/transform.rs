@@ -42,6 +42,8 @@ fn build(workspace: &str) {
     let status = std::process::Command::new(std::env::var("CARGO").unwrap_or("cargo".into()))
         .current_dir(root().join(workspace))
         .args(["build", "--release", "--quiet", "--target", "wasm32-wasip2"])
+        .arg("--target-dir")
+        .arg(root().join(workspace).join("target"))
         .status()
         .unwrap();
     assert!(status.success(), "building {workspace} failed");

@@ -4,5 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
-cargo build --release --locked --manifest-path plugins/examples/Cargo.toml --target wasm32-wasip2
+cargo build --release --locked --manifest-path plugins/examples/Cargo.toml --target wasm32-wasip2 \
+  --target-dir plugins/examples/target
 cargo run --release --locked -- run --pipelines examples/quickstart "$@"

@@ -183,6 +183,9 @@ pub fn build_plugins() -> PathBuf {
             let out = Command::new(cargo)
                 .current_dir(root().join(workspace))
                 .args(["build", "--release", "--target", "wasm32-wasip2"])
+                // Pipelines name the .wasm files by path, whatever CARGO_TARGET_DIR says.
+                .arg("--target-dir")
+                .arg(root().join(workspace).join("target"))
                 .output()
                 .expect("cargo runs");
             assert!(

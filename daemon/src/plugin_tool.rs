@@ -5,7 +5,9 @@ use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
 use crate::record::{Batch, unpack};
-use crate::transform::{Chain, CompileCache, Grants, Limits, Plugin, PluginSpec};
+use crate::transform::{
+    Chain, CompileCache, Grants, Limits, Next, Plugin, PluginSpec, in_position_order,
+};
 
 /// Creates `parent/NAME`: a plugin crate with a pass-through transform and a test.
 /// `sdk` is the path of the `weir-plugin` crate; by default the one next to this
@@ -171,22 +173,18 @@ pub fn try_plugin(
         steps: vec![plugin],
     };
     let (output, failed) = chain.apply(batch);
-    let (mut i, mut f) = (0, 0);
     let write = |out: &mut dyn Write, text: String| {
         writeln!(out, "{text}").map_err(|e| format!("cannot write the output: {e}"))
     };
-    while i < output.len() || f < failed.batch.len() {
-        if f < failed.batch.len()
-            && (i == output.len() || failed.batch.position(f) <= output.position(i))
-        {
-            let reason = &failed.reasons[f];
-            write(
-                out,
-                format!("line {}: ERROR {reason}", failed.batch.position(f)),
-            )?;
-            f += 1;
-            continue;
-        }
+    for next in in_position_order(&output, Some(&failed.batch)) {
+        let i = match next {
+            Next::Failed(f) => {
+                let (line, reason) = (failed.batch.position(f), &failed.reasons[f]);
+                write(out, format!("line {line}: ERROR {reason}"))?;
+                continue;
+            }
+            Next::Output(i) => i,
+        };
         let mut text = format!(
             "line {}: {}",
             output.position(i),
@@ -205,7 +203,6 @@ pub fn try_plugin(
             text.push_str(&format!("  [partition {}]", keys.join(", ")));
         }
         write(out, text)?;
-        i += 1;
     }
     eprintln!(
         "{inputs} input records, {} output records, {} errors",

@@ -16,7 +16,7 @@ use crate::schema::Schema;
 use crate::sink::spec::SinkSpec;
 use crate::sink::template::{RenderInput, lookup};
 use crate::sink::{DeadLetter, ErrorKind, Group, GroupData, PrefixedRows, Routed};
-use crate::transform::Chain;
+use crate::transform::{Chain, Next, in_position_order};
 
 /// Parsed values converted to Arrow together; bounds the memory of parsed JSON.
 const CHUNK: usize = 256;
@@ -97,31 +97,21 @@ impl Decoder {
         let mut stop = None;
         // Records a transform failed are handled in position order with the rest, so
         // every group's positions stay ascending.
-        let (mut i, mut f) = (0, 0);
-        let failed_len = failed.as_ref().map_or(0, |x| x.batch.len());
-        while i < batch.len() || f < failed_len {
-            let result = match &failed {
-                Some(x)
-                    if f < failed_len
-                        && (i == batch.len() || x.batch.position(f) <= batch.position(i)) =>
-                {
-                    f += 1;
+        for next in in_position_order(batch, failed.as_ref().map(|x| &x.batch)) {
+            let result = match next {
+                Next::Failed(f) => {
+                    let x = failed.as_ref().expect("failed records come from a chain");
                     let kind = ErrorKind::ProcessingFailed;
-                    self.reject(&x.batch, f - 1, kind, &x.reasons[f - 1], &mut work.dead)
+                    self.reject(&x.batch, f, kind, &x.reasons[f], &mut work.dead)
                 }
-                _ => {
-                    i += 1;
-                    match self.accept(batch, i - 1, &mut work) {
-                        Ok(()) if work.pending.len() >= CHUNK => {
-                            self.convert(batch, &mut work);
-                            None
-                        }
-                        Ok(()) => None,
-                        Err((kind, reason)) => {
-                            self.reject(batch, i - 1, kind, &reason, &mut work.dead)
-                        }
+                Next::Output(i) => match self.accept(batch, i, &mut work) {
+                    Ok(()) if work.pending.len() >= CHUNK => {
+                        self.convert(batch, &mut work);
+                        None
                     }
-                }
+                    Ok(()) => None,
+                    Err((kind, reason)) => self.reject(batch, i, kind, &reason, &mut work.dead),
+                },
             };
             if let Some(s) = result {
                 next_position = s.position;

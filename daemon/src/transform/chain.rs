@@ -63,3 +63,34 @@ impl Chain {
         )
     }
 }
+
+/// The next record of a chain's result, in source-position order.
+pub enum Next {
+    /// Index in the output batch.
+    Output(usize),
+    /// Index in the failed batch.
+    Failed(usize),
+}
+
+/// Interleaves a chain's output with its failed records by source position (a failed
+/// record first on a tie), so whatever consumes them keeps positions ascending.
+pub fn in_position_order<'a>(
+    output: &'a Batch,
+    failed: Option<&'a Batch>,
+) -> impl Iterator<Item = Next> + 'a {
+    let (mut i, mut f) = (0, 0);
+    std::iter::from_fn(move || {
+        let failed_first = failed.is_some_and(|x| {
+            f < x.len() && (i == output.len() || x.position(f) <= output.position(i))
+        });
+        if failed_first {
+            f += 1;
+            Some(Next::Failed(f - 1))
+        } else if i < output.len() {
+            i += 1;
+            Some(Next::Output(i - 1))
+        } else {
+            None
+        }
+    })
+}

@@ -10,7 +10,7 @@
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use libmimalloc_sys::{mi_option_get, mi_option_set, mi_option_t};
+use libmimalloc_sys::{mi_option_set, mi_option_t};
 
 /// The global allocator for the `weir` binary and the benchmarks.
 pub type Allocator = mimalloc::MiMalloc;
@@ -64,15 +64,15 @@ pub fn answer_pressure() {
     }
 }
 
-/// The current value of an option, for logs and tests.
-pub fn option(option: mi_option_t) -> i64 {
-    // SAFETY: reads mimalloc's option table.
-    unsafe { mi_option_get(option) as i64 }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use libmimalloc_sys::mi_option_get;
+
+    fn option(option: mi_option_t) -> i64 {
+        // SAFETY: reads mimalloc's option table.
+        unsafe { mi_option_get(option) as i64 }
+    }
 
     #[test]
     fn option_indexes_match_the_linked_mimalloc() {

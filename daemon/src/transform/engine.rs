@@ -59,7 +59,7 @@ pub fn engine() -> &'static Engine {
 /// Where compiled components are kept between runs.
 #[derive(Debug, Clone)]
 pub struct CompileCache {
-    dir: Option<PathBuf>,
+    dir: PathBuf,
 }
 
 /// How a component was obtained, for logs and tests.
@@ -71,22 +71,12 @@ pub enum Origin {
 
 impl CompileCache {
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self {
-            dir: Some(dir.into()),
-        }
-    }
-
-    /// No cache: every load compiles.
-    pub fn disabled() -> Self {
-        Self { dir: None }
+        Self { dir: dir.into() }
     }
 
     /// Loads the component in `wasm`, from the cache when it was compiled before.
     pub fn load(&self, engine: &Engine, wasm: &[u8]) -> Result<(Component, Origin), String> {
-        let Some(dir) = &self.dir else {
-            return compile(engine, wasm).map(|c| (c, Origin::Compiled));
-        };
-        let path = dir.join(format!("{}.cwasm", key(engine, wasm)));
+        let path = self.dir.join(format!("{}.cwasm", key(engine, wasm)));
         if path.is_file() {
             // SAFETY: the file was written by `precompile_component` of an engine with
             // the same compatibility hash (it is part of the name), into a directory
@@ -107,10 +97,6 @@ impl CompileCache {
             .map_err(|e| format!("cannot load the compiled plugin: {e:#}"))?;
         Ok((component, Origin::Compiled))
     }
-}
-
-fn compile(engine: &Engine, wasm: &[u8]) -> Result<Component, String> {
-    Component::new(engine, wasm).map_err(|e| format!("cannot compile the plugin: {e:#}"))
 }
 
 fn key(engine: &Engine, wasm: &[u8]) -> String {

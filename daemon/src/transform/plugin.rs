@@ -76,8 +76,6 @@ pub struct Plugin {
     pre: TransformPre<State>,
     pool: Mutex<Vec<Instance>>,
     log: Arc<PluginLog>,
-    /// Whether loading compiled the component or found it in the cache.
-    pub origin: Origin,
 }
 
 /// A live instance of a plugin: its store and exported functions.
@@ -131,7 +129,6 @@ impl Plugin {
             spec,
             pre,
             pool: Mutex::new(Vec::new()),
-            origin,
         };
         let first = plugin.instantiate()?;
         plugin.pool.lock().expect("pool lock").push(first);

@@ -17,10 +17,11 @@ fn main() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .unwrap();
-    let schema = weir::schema::LocalRegistry::open(&root.join("schemas"))
+    let version = weir::schema::LocalRegistry::open(&root.join("schemas"))
         .unwrap()
-        .resolve("orders", None)
+        .version("orders", None)
         .unwrap();
+    let schema = weir::schema::Schema::compile(&version).unwrap();
     let mut raw = Vec::new();
     let mut lines = Vec::new();
     for i in 0..n {

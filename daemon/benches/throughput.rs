@@ -240,11 +240,11 @@ fn dir_size(dir: &Path) -> u64 {
 /// arrow-json decoding the file and one ArrowWriter writing zstd Parquet: no
 /// validation, no partitioning, no object store.
 fn baseline(input: &Path, registry: &Path, out: &Path) -> f64 {
-    let schema = weir::schema::LocalRegistry::open(registry)
+    let version = weir::schema::LocalRegistry::open(registry)
         .unwrap()
-        .resolve("orders", None)
-        .unwrap()
-        .arrow;
+        .version("orders", None)
+        .unwrap();
+    let schema = weir::schema::Schema::compile(&version).unwrap().arrow;
     let started = Instant::now();
     let reader = arrow_json::ReaderBuilder::new(schema.clone())
         .with_batch_size(4096)

@@ -35,6 +35,11 @@ enum Command {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
+    /// Inspect the local schema registry.
+    Schema {
+        #[command(subcommand)]
+        command: SchemaCommand,
+    },
     /// Tools for plugin authors.
     Plugin {
         #[command(subcommand)]
@@ -68,6 +73,24 @@ enum PluginCommand {
     },
 }
 
+#[derive(Subcommand)]
+enum SchemaCommand {
+    /// List every subject's versions with their type, schema id and compatibility mode.
+    List {
+        /// The registry directory.
+        #[arg(long, default_value = "schemas")]
+        registry: PathBuf,
+    },
+    /// Check each version of SUBJECT against the earlier ones under its compatibility
+    /// mode; exits 1 if any is incompatible.
+    Check {
+        subject: String,
+        /// The registry directory.
+        #[arg(long, default_value = "schemas")]
+        registry: PathBuf,
+    },
+}
+
 fn key_value(s: &str) -> Result<(String, String), String> {
     s.split_once('=')
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -92,12 +115,34 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Validate { paths } => validate(paths),
         Command::Plugin { command } => plugin(command),
+        Command::Schema { command } => schema(command),
         Command::Run {
             pipelines,
             state_dir,
         } => {
             let runtime = tokio::runtime::Runtime::new().expect("tokio runtime starts");
             runtime.block_on(run(pipelines, state_dir))
+        }
+    }
+}
+
+fn schema(command: SchemaCommand) -> ExitCode {
+    let result = match command {
+        SchemaCommand::List { registry } => weir::schema_tool::list(&registry).map(|s| (s, true)),
+        SchemaCommand::Check { subject, registry } => weir::schema_tool::check(&registry, &subject),
+    };
+    match result {
+        Ok((out, ok)) => {
+            print!("{out}");
+            if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
         }
     }
 }

@@ -96,9 +96,22 @@ pub struct SchemaConfig {
     pub registry: Option<String>,
     /// Subject name: a folder in the registry.
     pub subject: String,
-    /// A version number or `latest` (default).
+    /// A version number or `latest` (default: the newest version that passes the
+    /// subject's compatibility check).
     #[serde(default)]
     pub version: Option<String>,
+    /// How record values are encoded: `json` (default), `avro` or `protobuf`.
+    #[serde(default)]
+    pub encoding: crate::wire::Encoding,
+    /// How Avro and Protobuf records name their writer schema: `auto` (default:
+    /// Confluent's magic byte 0, or Avro's single-object marker C3 01), `confluent`,
+    /// `single_object`, or `raw` (bare datums written with the pipeline's version).
+    #[serde(default)]
+    pub framing: crate::wire::framing::Framing,
+    /// Protobuf: the message type of the columns and of bare records (full or short
+    /// name). Default: the first message of the file.
+    #[serde(default)]
+    pub message: Option<String>,
 }
 
 /// The object-store sink.
@@ -266,6 +279,21 @@ pub struct OnErrorConfig {
     /// out of memory or time, or produced malformed output.
     #[serde(default)]
     pub processing_failed: ErrorAction,
+    /// An Avro or Protobuf record whose first bytes are not the framing expected
+    /// (e.g. no Confluent magic byte, a truncated header).
+    #[serde(default)]
+    pub bad_framing: ErrorAction,
+    /// A framed record names a schema id or fingerprint the registry does not have.
+    #[serde(default)]
+    pub unknown_schema_id: ErrorAction,
+    /// A truncated or corrupt Avro or Protobuf record.
+    #[serde(default)]
+    pub decode_failed: ErrorAction,
+    /// A record written with a schema version the pipeline cannot read without losing
+    /// data: a version the compatibility check refuses, a newer version than a pinned
+    /// one, or a schema of another subject.
+    #[serde(default)]
+    pub schema_incompatible: ErrorAction,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

@@ -104,8 +104,8 @@ pub fn check(
             None if base.join("schemas").is_dir() => base.join("schemas"),
             None => base.join("../schemas"),
         };
-        let resolved = LocalRegistry::open(&registry_dir)
-            .and_then(|r| r.resolve(&s.subject, s.version.as_deref()));
+        let resolved =
+            LocalRegistry::open(&registry_dir).and_then(|r| crate::schema::resolve(&r, s));
         match resolved {
             Ok(schema) => Some(Arc::new(schema)),
             Err(e) => {
@@ -119,11 +119,13 @@ pub fn check(
                 } else {
                     "schema"
                 };
-                c.fail(
-                    key,
-                    e.to_string(),
-                    "add the schema file as <registry>/<subject>/<version>.json or .avsc",
-                );
+                let hint = match e {
+                    crate::schema::SchemaError::Invalid { .. } => {
+                        "fix that schema file, or the pipeline's `schema` settings"
+                    }
+                    _ => "add the schema file as <registry>/<subject>/<version>.json, .avsc or .proto",
+                };
+                c.fail(key, e.to_string(), hint);
                 None
             }
         }

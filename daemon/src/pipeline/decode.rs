@@ -37,6 +37,8 @@ pub struct Decoder {
     sink: Arc<SinkSpec>,
     on_error: OnErrorConfig,
     chain: Option<Arc<Chain>>,
+    /// Binary records arrive as base64 lines.
+    base64: bool,
 }
 
 /// The state of decoding one batch.
@@ -67,7 +69,18 @@ impl Decoder {
             sink,
             on_error,
             chain,
+            base64: false,
         }
+    }
+
+    /// Records are base64 lines of binary records (the file source's `encoding: base64`).
+    pub fn with_base64_lines(mut self, yes: bool) -> Self {
+        self.base64 = yes;
+        self
+    }
+
+    pub(super) fn base64(&self) -> bool {
+        self.base64
     }
 
     /// Routes one batch, after the transform chain if there is one. With a stop, the
@@ -81,6 +94,9 @@ impl Decoder {
             None => (batch, None),
         };
         let batch = &batch;
+        if let Some(wire) = self.schema.as_ref().and_then(|s| s.wire.as_ref()) {
+            return self.decode_binary(wire, batch, failed.as_ref());
+        }
         let columns = match (self.sink.format, &self.schema) {
             (Format::Parquet, Some(schema)) => Some(Columns::new(schema.arrow.clone())),
             _ => None,
@@ -141,6 +157,22 @@ impl Decoder {
             dead_letters: work.dead.into_values().collect(),
         };
         (routed, stop)
+    }
+
+    pub(super) fn sink(&self) -> &SinkSpec {
+        &self.sink
+    }
+
+    /// Record fields the prefix and the event time read.
+    pub(super) fn field_paths(&self) -> Vec<Vec<String>> {
+        let mut paths: Vec<Vec<String>> = self
+            .sink
+            .prefix
+            .fields()
+            .map(|f| f.split('.').map(str::to_string).collect())
+            .collect();
+        paths.extend(self.sink.time_field.clone());
+        paths
     }
 
     fn accept(&self, batch: &Batch, i: usize, work: &mut Work) -> Result<(), (ErrorKind, String)> {
@@ -215,7 +247,7 @@ impl Decoder {
         }
     }
 
-    fn record_time(
+    pub(super) fn record_time(
         &self,
         value: &Value,
         arrival_ms: i64,
@@ -250,7 +282,7 @@ impl Decoder {
     }
 
     /// Applies the configured action; returns `Some` when the pipeline must stop.
-    fn reject(
+    pub(super) fn reject(
         &self,
         batch: &Batch,
         i: usize,
@@ -263,6 +295,10 @@ impl Decoder {
             ErrorKind::SchemaMismatch => self.on_error.schema_mismatch,
             ErrorKind::PartitionFailed => self.on_error.partition_failed,
             ErrorKind::ProcessingFailed => self.on_error.processing_failed,
+            ErrorKind::BadFraming => self.on_error.bad_framing,
+            ErrorKind::UnknownSchemaId => self.on_error.unknown_schema_id,
+            ErrorKind::DecodeFailed => self.on_error.decode_failed,
+            ErrorKind::SchemaIncompatible => self.on_error.schema_incompatible,
         };
         let position = batch.position(i);
         match action {

@@ -97,16 +97,20 @@ pub async fn run_pipeline(
         spec.sink.clone(),
         spec.on_error,
         chain,
-    );
+    )
+    .with_base64_lines(spec.source.base64_lines());
     let decode = tokio::spawn(decode_in_order(decoder, batch_rx, routed_tx));
 
     let result = drive(&mut writer, &mut routed_rx, &source_stop).await;
     source_stop.cancel();
     drop(routed_rx);
-    let decoded = decode.await.map_err(|e| PipelineError::Internal {
-        stage: "decode",
-        reason: e.to_string(),
-    });
+    let decoded = decode
+        .await
+        .map_err(|e| PipelineError::Internal {
+            stage: "decode",
+            reason: e.to_string(),
+        })
+        .and_then(|r| r);
     let source_result = source.await.map_err(|e| PipelineError::Internal {
         stage: "source",
         reason: e.to_string(),

@@ -1,11 +1,21 @@
-//! Schemas: a local registry directory, JSON Schema and Avro (`.avsc`) descriptions of
-//! JSON records, each giving a validator and the Arrow schema of the Parquet columns.
+//! Schemas: a local registry directory of JSON Schema, Avro and Protobuf versions; the
+//! compatibility rules between versions; and, per pipeline, the Parquet columns with
+//! either a validator for JSON records or a decoder for Avro or Protobuf records.
 
 mod avro;
+pub mod compat;
+#[cfg(test)]
+mod compat_tests;
+mod json_compat;
 mod json_schema;
+pub mod protobuf;
 mod registry;
+mod resolve;
+mod widest;
 
-pub use registry::{LocalRegistry, SchemaError};
+pub use compat::Compatibility;
+pub use registry::{LocalRegistry, SchemaError, SchemaType, Version, schema_id};
+pub use resolve::resolve;
 
 use std::sync::Arc;
 
@@ -19,11 +29,17 @@ pub struct Schema {
     /// The Parquet columns and their types.
     pub arrow: SchemaRef,
     validator: Validator,
+    /// The decoder of Avro or Protobuf records; `None` for JSON records.
+    pub wire: Option<crate::wire::WireSpec>,
+    /// Versions whose records are refused, with the reason.
+    pub refused: Vec<(u32, String)>,
 }
 
 enum Validator {
     Json(Box<jsonschema::Validator>),
     Avro(apache_avro::Schema),
+    /// Binary records are checked by their decoder.
+    Binary,
 }
 
 impl Schema {
@@ -39,6 +55,7 @@ impl Schema {
                 }
             }),
             Validator::Avro(s) => avro::validate(s, record),
+            Validator::Binary => Ok(()),
         }
     }
 
@@ -57,6 +74,8 @@ impl Schema {
             version,
             arrow,
             validator: Validator::Json(Box::new(validator)),
+            wire: None,
+            refused: Vec::new(),
         })
     }
 
@@ -69,6 +88,40 @@ impl Schema {
             version,
             arrow,
             validator: Validator::Avro(schema),
+            wire: None,
+            refused: Vec::new(),
         })
+    }
+
+    /// The schema of records in a binary format, read by `wire`.
+    pub(crate) fn binary(version: &Version, wire: crate::wire::WireSpec) -> Self {
+        Self {
+            subject: version.subject.clone(),
+            version: version.version,
+            arrow: wire.arrow().clone(),
+            validator: Validator::Binary,
+            wire: Some(wire),
+            refused: Vec::new(),
+        }
+    }
+
+    /// Compiles a version that describes JSON records.
+    pub fn compile(v: &Version) -> Result<Self, String> {
+        match v.schema_type {
+            SchemaType::Avro => Self::from_avro(&v.subject, v.version, &v.text),
+            SchemaType::Json => {
+                let doc = serde_json::from_str(&v.text).map_err(|e| format!("not JSON: {e}"))?;
+                Self::from_json_schema(&v.subject, v.version, &doc)
+            }
+            SchemaType::Protobuf => {
+                let file = protobuf::compile_version(v, None)?;
+                let message = protobuf::message(&file, None)?;
+                protobuf::to_arrow(&message)?;
+                Err(
+                    "a .proto schema describes Protobuf records; set `schema.encoding: protobuf`"
+                        .into(),
+                )
+            }
+        }
     }
 }

@@ -1,8 +1,13 @@
-//! A local registry: `<root>/<subject>/<version>.json` (JSON Schema) or `.avsc` (Avro).
+//! A local registry: `<root>/<subject>/<version>.{json,avsc,proto}`, with an optional
+//! `<root>/<subject>/config.json` (`{"compatibility": "FULL"}`) and `<root>/config.json`
+//! for the default. Schema ids are derived from the content, so they are the same on
+//! every machine and the same schema under two subjects has one id, as in Confluent's.
 
 use std::path::{Path, PathBuf};
 
-use super::Schema;
+use sha2::{Digest, Sha256};
+
+use super::compat::Compatibility;
 
 /// Why a schema could not be resolved. Always fixable by the user.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +30,71 @@ pub enum SchemaError {
     Invalid { path: PathBuf, reason: String },
 }
 
+/// The kind of a schema, named as Confluent's API names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SchemaType {
+    Avro,
+    Json,
+    Protobuf,
+}
+
+impl SchemaType {
+    pub fn from_extension(ext: &str) -> Option<Self> {
+        match ext {
+            "avsc" => Some(Self::Avro),
+            "json" => Some(Self::Json),
+            "proto" => Some(Self::Protobuf),
+            _ => None,
+        }
+    }
+
+    pub fn extension(self) -> &'static str {
+        match self {
+            Self::Avro => "avsc",
+            Self::Json => "json",
+            Self::Protobuf => "proto",
+        }
+    }
+
+    /// Confluent's `schemaType` value.
+    pub fn api_name(self) -> &'static str {
+        match self {
+            Self::Avro => "AVRO",
+            Self::Json => "JSON",
+            Self::Protobuf => "PROTOBUF",
+        }
+    }
+}
+
+/// One registered version of a subject, as text.
+#[derive(Debug, Clone)]
+pub struct Version {
+    pub subject: String,
+    pub version: u32,
+    pub schema_type: SchemaType,
+    pub text: String,
+    pub id: u32,
+    pub path: PathBuf,
+}
+
+/// The id of a schema: 31 bits of the SHA-256 of its type and normalised text (JSON
+/// re-serialised compactly, Protobuf with trimmed lines), never 0.
+pub fn schema_id(schema_type: SchemaType, text: &str) -> u32 {
+    let normal = match schema_type {
+        SchemaType::Protobuf => text.lines().map(str::trim).collect::<Vec<_>>().join("\n"),
+        _ => serde_json::from_str::<serde_json::Value>(text)
+            .map(|v| v.to_string())
+            .unwrap_or_else(|_| text.to_string()),
+    };
+    let digest = Sha256::new()
+        .chain_update(schema_type.api_name())
+        .chain_update([0])
+        .chain_update(normal.trim())
+        .finalize();
+    let id = u32::from_be_bytes(digest[..4].try_into().expect("4 bytes")) & 0x7fff_ffff;
+    id.max(1)
+}
+
 pub struct LocalRegistry {
     root: PathBuf,
 }
@@ -39,8 +109,12 @@ impl LocalRegistry {
         })
     }
 
-    /// Versions of `subject`, ascending, with their files.
-    fn versions(&self, subject: &str) -> Result<Vec<(u32, PathBuf)>, SchemaError> {
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Version numbers of `subject`, ascending, with their files.
+    fn files(&self, subject: &str) -> Result<Vec<(u32, PathBuf)>, SchemaError> {
         let dir = self.root.join(subject);
         let entries = std::fs::read_dir(&dir).map_err(|_| SchemaError::NoSubject {
             subject: subject.into(),
@@ -50,10 +124,10 @@ impl LocalRegistry {
         let mut versions: Vec<(u32, PathBuf)> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| {
-                matches!(
-                    p.extension().and_then(|e| e.to_str()),
-                    Some("json" | "avsc")
-                )
+                p.extension()
+                    .and_then(|e| e.to_str())
+                    .and_then(SchemaType::from_extension)
+                    .is_some()
             })
             .filter_map(|p| Some((p.file_stem()?.to_str()?.parse().ok()?, p)))
             .collect();
@@ -61,55 +135,126 @@ impl LocalRegistry {
         Ok(versions)
     }
 
-    fn subjects(&self) -> Vec<String> {
+    /// Subject names, sorted.
+    pub fn subjects(&self) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(&self.root)
             .into_iter()
             .flatten()
             .filter_map(|e| e.ok())
             .filter(|e| e.path().is_dir())
             .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| !n.starts_with('.'))
             .collect();
         names.sort();
         names
     }
 
-    /// Loads `subject` at `version` (a number, or `latest` when `None`).
-    pub fn resolve(&self, subject: &str, version: Option<&str>) -> Result<Schema, SchemaError> {
-        let versions = self.versions(subject)?;
-        let available = || {
-            versions
-                .iter()
-                .map(|(v, _)| v.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
+    /// Every version of `subject`, ascending.
+    pub fn versions(&self, subject: &str) -> Result<Vec<Version>, SchemaError> {
+        self.files(subject)?
+            .into_iter()
+            .map(|(version, path)| read_version(subject, version, path))
+            .collect()
+    }
+
+    /// `subject` at `version` (a number, or `latest` when `None`).
+    pub fn version(&self, subject: &str, version: Option<&str>) -> Result<Version, SchemaError> {
+        let files = self.files(subject)?;
         let wanted = version.unwrap_or("latest");
         let found = match wanted {
-            "latest" => versions.last(),
+            "latest" => files.last(),
             v => v
                 .parse::<u32>()
                 .ok()
-                .and_then(|n| versions.iter().find(|(x, _)| *x == n)),
+                .and_then(|n| files.iter().find(|(x, _)| *x == n)),
         };
         let (number, path) = found.ok_or_else(|| SchemaError::NoVersion {
             subject: subject.into(),
             version: wanted.into(),
-            available: if versions.is_empty() {
+            available: if files.is_empty() {
                 "none".into()
             } else {
-                available()
+                let numbers: Vec<String> = files.iter().map(|(v, _)| v.to_string()).collect();
+                numbers.join(", ")
             },
         })?;
-        let invalid = |reason: String| SchemaError::Invalid {
-            path: path.clone(),
-            reason,
-        };
-        let text = std::fs::read_to_string(path).map_err(|e| invalid(e.to_string()))?;
-        if path.extension().is_some_and(|e| e == "avsc") {
-            Schema::from_avro(subject, *number, &text).map_err(invalid)
-        } else {
-            let doc = serde_json::from_str(&text).map_err(|e| invalid(format!("not JSON: {e}")))?;
-            Schema::from_json_schema(subject, *number, &doc).map_err(invalid)
+        read_version(subject, *number, path.clone())
+    }
+
+    /// The version with schema id `id`, searching every subject.
+    pub fn by_id(&self, id: u32) -> Result<Option<Version>, SchemaError> {
+        for subject in self.subjects() {
+            if let Some(v) = self.versions(&subject)?.into_iter().find(|v| v.id == id) {
+                return Ok(Some(v));
+            }
         }
+        Ok(None)
+    }
+
+    /// The compatibility mode of `subject`: its `config.json`, else the registry's,
+    /// else BACKWARD (Confluent's default).
+    pub fn compatibility(&self, subject: &str) -> Result<Compatibility, SchemaError> {
+        for path in [
+            self.root.join(subject).join("config.json"),
+            self.root.join("config.json"),
+        ] {
+            if let Some(mode) = read_config(&path)? {
+                return Ok(mode);
+            }
+        }
+        Ok(Compatibility::default())
+    }
+}
+
+fn read_version(subject: &str, version: u32, path: PathBuf) -> Result<Version, SchemaError> {
+    let text = std::fs::read_to_string(&path).map_err(|e| SchemaError::Invalid {
+        path: path.clone(),
+        reason: e.to_string(),
+    })?;
+    let schema_type = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .and_then(SchemaType::from_extension)
+        .expect("listed files have a schema extension");
+    Ok(Version {
+        subject: subject.into(),
+        version,
+        schema_type,
+        id: schema_id(schema_type, &text),
+        text,
+        path,
+    })
+}
+
+fn read_config(path: &Path) -> Result<Option<Compatibility>, SchemaError> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Config {
+        compatibility: Compatibility,
+    }
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(None);
+    };
+    let config: Config = serde_json::from_str(&text).map_err(|e| SchemaError::Invalid {
+        path: path.to_path_buf(),
+        reason: format!(
+            "{e}; write e.g. {{\"compatibility\": \"BACKWARD\"}} (BACKWARD, BACKWARD_TRANSITIVE, \
+             FORWARD, FORWARD_TRANSITIVE, FULL, FULL_TRANSITIVE or NONE)"
+        ),
+    })?;
+    Ok(Some(config.compatibility))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_follow_content_not_formatting() {
+        let a = schema_id(SchemaType::Avro, r#"{"type": "string"}"#);
+        let b = schema_id(SchemaType::Avro, "{\n  \"type\":\"string\"\n}\n");
+        assert_eq!(a, b);
+        assert_ne!(a, schema_id(SchemaType::Json, r#"{"type": "string"}"#));
+        assert!(a > 0 && a <= i32::MAX as u32);
     }
 }

@@ -12,6 +12,10 @@ pub enum ErrorKind {
     SchemaMismatch,
     PartitionFailed,
     ProcessingFailed,
+    BadFraming,
+    UnknownSchemaId,
+    DecodeFailed,
+    SchemaIncompatible,
 }
 
 impl ErrorKind {
@@ -21,6 +25,10 @@ impl ErrorKind {
             ErrorKind::SchemaMismatch => "schema-mismatch",
             ErrorKind::PartitionFailed => "partition-failed",
             ErrorKind::ProcessingFailed => "processing-failed",
+            ErrorKind::BadFraming => "bad-framing",
+            ErrorKind::UnknownSchemaId => "unknown-schema-id",
+            ErrorKind::DecodeFailed => "decode-failed",
+            ErrorKind::SchemaIncompatible => "schema-incompatible",
         }
     }
 }

@@ -31,6 +31,13 @@ pub enum Source {
     File(file::FileSource),
 }
 
+impl Source {
+    /// Whether records are base64 lines the decode stage must decode first.
+    pub fn base64_lines(&self) -> bool {
+        matches!(self, Source::File(f) if f.encoding == file::LineEncoding::Base64)
+    }
+}
+
 /// A source setting that is wrong: the key under `source`, the problem and a hint.
 #[derive(Debug)]
 pub struct SourceConfigError {

@@ -25,6 +25,18 @@ pub struct FileConfig {
     /// In `follow` mode, how often to look for new lines and files. Default `1s`.
     #[serde(default = "default_poll")]
     pub poll_interval: Duration,
+    /// `text` (default): each line is a record. `base64`: each line is one binary
+    /// record (Avro, Protobuf) in standard base64, e.g. a captured Kafka topic.
+    #[serde(default)]
+    pub encoding: LineEncoding,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LineEncoding {
+    #[default]
+    Text,
+    Base64,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -67,6 +79,7 @@ impl FileConfig {
             mode: self.mode,
             batch_size: self.batch_size,
             poll_interval: self.poll_interval.0,
+            encoding: self.encoding,
         })
     }
 }

@@ -1,8 +1,9 @@
-//! The `file` source: newline-delimited JSON files matched by a path or glob, read once
-//! or followed as lines are appended. A position is a byte offset within a file.
+//! The `file` source: newline-delimited files (JSON, or binary records as base64 lines)
+//! matched by a path or glob, read once or followed as lines are appended. A position
+//! is a byte offset within a file.
 
 mod config;
 mod source;
 
-pub use config::{FileConfig, FileMode};
+pub use config::{FileConfig, FileMode, LineEncoding};
 pub use source::FileSource;

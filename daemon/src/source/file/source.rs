@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::FileMode;
+use super::config::LineEncoding;
 use crate::record::{Batch, PartitionId};
 use crate::source::SourceError;
 use crate::state::Positions;
@@ -26,6 +27,9 @@ pub struct FileSource {
     pub mode: FileMode,
     pub batch_size: usize,
     pub poll_interval: Duration,
+    /// Base64 lines are decoded by the decode stage, so a bad line is dead-lettered
+    /// as written.
+    pub encoding: LineEncoding,
 }
 
 /// The partition name of a file: its name with anything but `[A-Za-z0-9-]` as `_`.

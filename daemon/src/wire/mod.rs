@@ -1,0 +1,40 @@
+//! Binary record formats: framing (Confluent, Avro single-object, bare datums) and the
+//! Avro and Protobuf decoders that turn records straight into Arrow rows.
+
+pub mod avro;
+mod columns;
+pub mod framing;
+pub mod protobuf;
+
+use serde::Deserialize;
+
+use crate::sink::ErrorKind;
+
+/// Why a record could not be read, and the error kind it goes out with.
+pub type Rejection = (ErrorKind, String);
+
+/// How record values are encoded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Encoding {
+    /// One JSON document per record, validated against the schema.
+    #[default]
+    Json,
+    Avro,
+    Protobuf,
+}
+
+/// A binary format's decoder settings for one pipeline.
+pub enum WireSpec {
+    Avro(avro::AvroSpec),
+    Protobuf(protobuf::ProtoSpec),
+}
+
+impl WireSpec {
+    pub fn arrow(&self) -> &arrow_schema::SchemaRef {
+        match self {
+            Self::Avro(a) => &a.arrow,
+            Self::Protobuf(p) => &p.arrow,
+        }
+    }
+}

@@ -1,0 +1,276 @@
+//! Avro and Protobuf records produced by libraries we did not write (fastavro; Google's
+//! protobuf runtime and protoc), Confluent- and single-object-framed, go through Weir
+//! into Parquet that pyarrow reads back with every mapped type; corrupt, unknown and
+//! incompatible records reach the error prefix with their own error types.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+
+fn registry() -> std::path::PathBuf {
+    root().join("tests/formats/schemas")
+}
+
+/// Schema ids of `subject`'s versions, as `weir schema list` prints them.
+fn ids(subject: &str) -> Vec<String> {
+    let out = run_ok(
+        weir()
+            .args(["schema", "list", "--registry"])
+            .arg(registry()),
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with(&format!("{subject}\t")))
+        .map(|l| {
+            l.split('\t')
+                .nth(3)
+                .unwrap()
+                .trim_start_matches("id ")
+                .to_string()
+        })
+        .collect()
+}
+
+fn python(args: &[&str]) -> String {
+    let out = Command::new("python3")
+        .arg(root().join("tests/py/formats.py"))
+        .args(args)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "formats.py {args:?} failed (fastavro, protobuf and grpcio-tools come from tests/run-all.sh):\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Error type → reasons, from the dead letters under `errors/`.
+fn dead_letters(lake: &Path) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for entry in walk(&lake.join("errors")) {
+        for line in std::fs::read_to_string(&entry).unwrap().lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            out.entry(v["error_type"].as_str().unwrap().to_string())
+                .or_default()
+                .push(v["reason"].as_str().unwrap().to_string());
+        }
+    }
+    out
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            files.extend(walk(&p));
+        } else {
+            files.push(p);
+        }
+    }
+    files
+}
+
+fn run_pipeline(
+    dir: &Path,
+    name: &str,
+    subject: &str,
+    encoding: &str,
+    prefix: &str,
+) -> std::path::PathBuf {
+    let lake = dir.join("lake");
+    std::fs::create_dir_all(dir.join("pipelines")).unwrap();
+    std::fs::write(
+        dir.join("pipelines/p.yaml"),
+        format!(
+            "apiVersion: weir/v1\nname: {name}\nsource:\n  type: file\n  path: ../records.b64\n  encoding: base64\n  batch_size: 30\nschema:\n  registry: {}\n  subject: {subject}\n  encoding: {encoding}\nsink:\n  url: {}\n  prefix: \"{prefix}\"\n  error_prefix: \"errors/!{{error:type}}/\"\n  time:\n    field: at\n",
+            registry().display(),
+            lake.display()
+        ),
+    )
+    .unwrap();
+    run_ok(&mut weir_run(&dir.join("pipelines"), &dir.join("state")));
+    lake
+}
+
+#[test]
+fn avro_of_every_type_and_framing_reaches_parquet() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("records.b64");
+    let mut args = vec![
+        "produce-avro".to_string(),
+        registry().display().to_string(),
+        input.display().to_string(),
+    ];
+    args.extend(ids("events"));
+    python(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let lake = run_pipeline(
+        tmp.path(),
+        "avro-events",
+        "events",
+        "avro",
+        "kind=!{field:kind}/day=!{timestamp:yyyy-MM-dd}/",
+    );
+    let checked = python(&["check-avro", lake.to_str().unwrap()]);
+    assert_eq!(
+        checked.trim(),
+        "ok: 81 rows; kind=BUY/day=2024-05-03 kind=CLICK/day=2024-05-01 kind=VIEW/day=2024-05-02"
+    );
+    let dead = dead_letters(&lake);
+    let kinds: BTreeMap<&str, usize> = dead.iter().map(|(k, v)| (k.as_str(), v.len())).collect();
+    assert_eq!(
+        kinds,
+        BTreeMap::from([
+            ("bad-framing", 1),
+            ("decode-failed", 3),
+            ("schema-incompatible", 1),
+            ("unknown-schema-id", 1)
+        ])
+    );
+    assert!(
+        dead["bad-framing"][0].starts_with("starts with 05 "),
+        "{dead:?}"
+    );
+    assert_eq!(
+        dead["unknown-schema-id"][0],
+        "schema id 999 is not in the registry"
+    );
+    assert!(
+        dead["schema-incompatible"][0]
+            .starts_with("written with version 3, which the registry refuses: BACKWARD:"),
+        "{dead:?}"
+    );
+    assert!(
+        dead["decode-failed"]
+            .iter()
+            .any(|r| r.starts_with("the line is not valid base64"))
+    );
+    assert_eq!(
+        dead["decode-failed"]
+            .iter()
+            .filter(|r| r.starts_with("corrupt or truncated Avro"))
+            .count(),
+        2
+    );
+}
+
+#[test]
+fn protobuf_with_confluent_framing_reaches_parquet() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("records.b64");
+    let mut args = vec![
+        "produce-protobuf".to_string(),
+        registry().display().to_string(),
+        input.display().to_string(),
+    ];
+    args.extend(ids("orders"));
+    python(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let lake = run_pipeline(
+        tmp.path(),
+        "proto-orders",
+        "orders",
+        "protobuf",
+        "status=!{field:status}/day=!{timestamp:yyyy-MM-dd}/",
+    );
+    assert_eq!(
+        python(&["check-protobuf", lake.to_str().unwrap()]).trim(),
+        "ok: 80 rows"
+    );
+    assert!(
+        lake.join("status=PAID/day=2024-06-02").is_dir(),
+        "enum and timestamp fields name prefixes"
+    );
+    let dead = dead_letters(&lake);
+    assert_eq!(
+        dead["unknown-schema-id"],
+        ["schema id 12345 is not in the registry"]
+    );
+    assert_eq!(
+        dead["schema-incompatible"],
+        ["record is a `weir.test.Refund`, the pipeline reads `weir.test.Order`"]
+    );
+    assert!(
+        dead["decode-failed"][0].starts_with("corrupt Protobuf: "),
+        "{dead:?}"
+    );
+    assert_eq!(dead.len(), 3, "{dead:?}");
+}
+
+#[test]
+fn schema_check_reports_each_version() {
+    let out = weir()
+        .args(["schema", "check", "events", "--registry"])
+        .arg(registry())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "an incompatible version fails the check"
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        text.lines().take(3).collect::<Vec<_>>(),
+        [
+            "subject `events`, compatibility BACKWARD",
+            "  version 1: first version",
+            "  version 2: compatible"
+        ]
+    );
+    assert!(text.lines().nth(3).unwrap().starts_with(
+        "  version 3: INCOMPATIBLE: BACKWARD: version 3 cannot read data written with version 2: "
+    ));
+    let ok = run_ok(
+        weir()
+            .args(["schema", "check", "orders", "--registry"])
+            .arg(registry()),
+    );
+    assert!(
+        String::from_utf8(ok.stdout)
+            .unwrap()
+            .contains("compatibility FULL\n  version 1: first version\n  version 2: compatible\n")
+    );
+}
+
+#[test]
+fn validate_rejects_a_wrong_schema_type_and_a_refused_version() {
+    let tmp = tempfile::tempdir().unwrap();
+    let write = |name: &str, schema: &str| {
+        let path = tmp.path().join(name);
+        std::fs::write(
+            &path,
+            format!(
+                "apiVersion: weir/v1\nname: p\nsource:\n  type: file\n  path: x.b64\nschema:\n  registry: {}\n{schema}sink:\n  url: {}\n",
+                registry().display(),
+                tmp.path().join("lake").display()
+            ),
+        )
+        .unwrap();
+        let out = weir().arg("validate").arg(&path).output().unwrap();
+        assert!(!out.status.success());
+        String::from_utf8(out.stderr).unwrap()
+    };
+    let wrong = write("wrong.yaml", "  subject: events\n  encoding: protobuf\n");
+    assert!(
+        wrong.contains("wrong.yaml:8:3: schema.subject: `")
+            && wrong.contains("events/2.avsc`: `schema.encoding: protobuf` needs a .proto schema, this version is AVRO"),
+        "{wrong}"
+    );
+    let refused = write(
+        "refused.yaml",
+        "  subject: events\n  version: 3\n  encoding: avro\n",
+    );
+    assert!(
+        refused.contains(
+            "events/3.avsc`: BACKWARD: version 3 cannot read data written with version 2"
+        ) && refused.contains("set another compatibility mode in events/config.json"),
+        "{refused}"
+    );
+}

@@ -274,3 +274,24 @@ fn validate_rejects_a_wrong_schema_type_and_a_refused_version() {
         "{refused}"
     );
 }
+
+#[test]
+fn validate_rejects_jsonl_output_of_binary_records() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("p.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "apiVersion: weir/v1\nname: p\nsource:\n  type: file\n  path: x.b64\n  encoding: base64\nschema:\n  registry: {}\n  subject: events\n  encoding: avro\nsink:\n  url: {}\n  format: jsonl\n",
+            registry().display(),
+            tmp.path().join("lake").display()
+        ),
+    )
+    .unwrap();
+    let out = weir().arg("validate").arg(&path).output().unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("p.yaml:13:3: sink.format: JSON lines keep records as they arrived"),
+        "{err}"
+    );
+}

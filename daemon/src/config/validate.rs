@@ -170,6 +170,25 @@ fn sink_spec(
             "add `schema:` with a subject, or use `format: jsonl`",
         );
     }
+    let encoding = config
+        .schema
+        .as_ref()
+        .map(|x| x.encoding)
+        .unwrap_or_default();
+    if s.format == Format::Jsonl && encoding != crate::wire::Encoding::Json {
+        c.fail(
+            "sink.format",
+            "JSON lines keep records as they arrived, and Avro or Protobuf records are binary",
+            "use `format: parquet` (the default)",
+        );
+    }
+    if config.source.base64_lines() && encoding == crate::wire::Encoding::Json {
+        c.fail(
+            "source.encoding",
+            "base64 lines hold binary records, but the schema's encoding is json",
+            "set `schema.encoding: avro` or `protobuf`, or drop `encoding: base64`",
+        );
+    }
     let compression = s.compression.unwrap_or(match s.format {
         Format::Parquet => Compression::Zstd,
         Format::Jsonl => Compression::None,

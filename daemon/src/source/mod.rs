@@ -56,6 +56,11 @@ pub enum SourceError {
 }
 
 impl SourceConfig {
+    /// Whether records are base64 lines of binary records.
+    pub fn base64_lines(&self) -> bool {
+        matches!(self, SourceConfig::File(f) if f.encoding == file::LineEncoding::Base64)
+    }
+
     /// Checks settings and resolves paths against `base` (the pipeline file's folder).
     pub fn validate(&self, base: &Path) -> Result<Source, SourceConfigError> {
         match self {

@@ -115,15 +115,9 @@ impl AvroSpec {
             .expect("pool lock")
             .get_mut(&id)
             .and_then(Vec::pop);
-        if let Some(d) = pooled {
-            return Ok(d);
-        }
-        match self.writers.get(&id) {
-            Some(Writer::Readable(schema)) => self
-                .decoder_for(id, schema)
-                .map_err(|e| (ErrorKind::SchemaIncompatible, e)),
-            Some(Writer::Refused(reason)) => Err((ErrorKind::SchemaIncompatible, reason.clone())),
-            None => Err(self.unknown(id)),
+        match pooled {
+            Some(d) => Ok(d),
+            None => self.take_fresh(id),
         }
     }
 
@@ -280,7 +274,8 @@ impl AvroSpec {
             Some(Writer::Readable(schema)) => self
                 .decoder_for(id, schema)
                 .map_err(|e| (ErrorKind::SchemaIncompatible, e)),
-            _ => Err(self.unknown(id)),
+            Some(Writer::Refused(reason)) => Err((ErrorKind::SchemaIncompatible, reason.clone())),
+            None => Err(self.unknown(id)),
         }
     }
 }

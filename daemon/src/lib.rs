@@ -1,6 +1,7 @@
 //! Weir moves event streams into data lakes: a source, schema validation, transforms,
 //! and an object-store sink writing partitioned Parquet, wired as one pipeline per YAML file.
 
+pub mod admin;
 pub mod alloc;
 pub mod config;
 pub mod daemon;

@@ -28,6 +28,13 @@ enum Command {
         /// Where pipelines keep their source positions.
         #[arg(long, default_value = ".weir/state", env = "WEIR_STATE_DIR")]
         state_dir: PathBuf,
+        /// Also serve the local registry over Confluent's Schema Registry API here
+        /// (e.g. 127.0.0.1:8081) while the pipelines run.
+        #[arg(long, env = "WEIR_REGISTRY_LISTEN")]
+        registry_listen: Option<std::net::SocketAddr>,
+        /// The registry directory that `--registry-listen` serves.
+        #[arg(long, default_value = "schemas")]
+        registry: PathBuf,
     },
     /// Check pipeline files (or directories of them) and report every problem. Plugins
     /// are loaded and their `init` checks their config.
@@ -89,6 +96,16 @@ enum SchemaCommand {
         #[arg(long, default_value = "schemas")]
         registry: PathBuf,
     },
+    /// Serve the registry over Confluent's Schema Registry REST API until SIGINT or
+    /// SIGTERM, so producers using Confluent's serializers register schemas with it.
+    Serve {
+        /// The registry directory.
+        #[arg(long, default_value = "schemas")]
+        registry: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8081", env = "WEIR_REGISTRY_LISTEN")]
+        listen: std::net::SocketAddr,
+    },
 }
 
 fn key_value(s: &str) -> Result<(String, String), String> {
@@ -111,6 +128,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match cli.command {
         Command::Validate { paths } => validate(paths),
@@ -119,15 +137,32 @@ fn main() -> ExitCode {
         Command::Run {
             pipelines,
             state_dir,
+            registry_listen,
+            registry,
         } => {
             let runtime = tokio::runtime::Runtime::new().expect("tokio runtime starts");
-            runtime.block_on(run(pipelines, state_dir))
+            let registry = registry_listen.map(|addr| (addr, registry));
+            runtime.block_on(run(pipelines, state_dir, registry))
         }
     }
 }
 
 fn schema(command: SchemaCommand) -> ExitCode {
     let result = match command {
+        SchemaCommand::Serve { registry, listen } => {
+            let runtime = tokio::runtime::Runtime::new().expect("tokio runtime starts");
+            return runtime.block_on(async {
+                let shutdown = CancellationToken::new();
+                tokio::spawn(signals(shutdown.clone()));
+                match serve_registry(listen, &registry, shutdown).await {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        ExitCode::FAILURE
+                    }
+                }
+            });
+        }
         SchemaCommand::List { registry } => weir::schema_tool::list(&registry).map(|s| (s, true)),
         SchemaCommand::Check { subject, registry } => weir::schema_tool::check(&registry, &subject),
     };
@@ -204,10 +239,60 @@ fn plugin(command: PluginCommand) -> ExitCode {
     }
 }
 
-async fn run(pipelines: PathBuf, state_dir: PathBuf) -> ExitCode {
+/// The registry API over the directory `root`, bound to `listen`.
+async fn registry_server(
+    listen: std::net::SocketAddr,
+    root: &std::path::Path,
+) -> Result<(tokio::net::TcpListener, axum::Router), String> {
+    let registry = weir::schema::LocalRegistry::open(root).map_err(|e| e.to_string())?;
+    let listener = weir::admin::bind(listen).await.map_err(|e| e.to_string())?;
+    Ok((listener, weir::admin::registry::router(registry)))
+}
+
+/// Serves the registry at `root` on `listen` until `shutdown` fires.
+async fn serve_registry(
+    listen: std::net::SocketAddr,
+    root: &std::path::Path,
+    shutdown: CancellationToken,
+) -> Result<(), String> {
+    let (listener, router) = registry_server(listen, root).await?;
+    weir::admin::serve(listener, router, shutdown)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+async fn run(
+    pipelines: PathBuf,
+    state_dir: PathBuf,
+    registry: Option<(std::net::SocketAddr, PathBuf)>,
+) -> ExitCode {
     let shutdown = CancellationToken::new();
     tokio::spawn(signals(shutdown.clone()));
-    let reports = match weir::daemon::run_dir(&pipelines, &state_dir, shutdown).await {
+    // The registry API is bound before any pipeline starts, so a taken port fails fast.
+    let server_stop = CancellationToken::new();
+    let mut server = None;
+    if let Some((listen, root)) = registry {
+        match registry_server(listen, &root).await {
+            Ok((listener, router)) => {
+                let stop = server_stop.clone();
+                server = Some(tokio::spawn(weir::admin::serve(listener, router, stop)));
+            }
+            Err(e) => {
+                eprintln!("error: schema registry API: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let reports = weir::daemon::run_dir(&pipelines, &state_dir, shutdown).await;
+    server_stop.cancel();
+    if let Some(Ok(Err(e))) = match server {
+        Some(s) => Some(s.await),
+        None => None,
+    } {
+        eprintln!("error: schema registry API: {e}");
+        return ExitCode::FAILURE;
+    }
+    let reports = match reports {
         Ok(r) => r,
         Err(e) => {
             eprintln!(

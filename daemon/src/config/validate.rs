@@ -182,13 +182,6 @@ fn sink_spec(
             "use `format: parquet` (the default)",
         );
     }
-    if config.source.base64_lines() && encoding == crate::wire::Encoding::Json {
-        c.fail(
-            "source.encoding",
-            "base64 lines hold binary records, but the schema's encoding is json",
-            "set `schema.encoding: avro` or `protobuf`, or drop `encoding: base64`",
-        );
-    }
     let compression = s.compression.unwrap_or(match s.format {
         Format::Parquet => Compression::Zstd,
         Format::Jsonl => Compression::None,

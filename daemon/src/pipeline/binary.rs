@@ -183,7 +183,7 @@ impl Decoder {
 }
 
 /// A record's bytes: as stored, or decoded from a base64 line into `scratch`.
-fn record_bytes<'a>(
+pub(super) fn record_bytes<'a>(
     batch: &'a Batch,
     i: usize,
     base64: bool,

@@ -53,6 +53,8 @@ struct Work {
     columns: Option<Columns>,
     lines: Vec<Option<Group>>,
     dead: HashMap<String, Group>,
+    /// A base64 line's bytes, reused for every record.
+    raw: Vec<u8>,
 }
 
 impl Decoder {
@@ -108,6 +110,7 @@ impl Decoder {
             columns,
             lines: Vec::new(),
             dead: HashMap::new(),
+            raw: Vec::new(),
         };
         let mut next_position = batch.next_position;
         let mut stop = None;
@@ -176,8 +179,27 @@ impl Decoder {
     }
 
     fn accept(&self, batch: &Batch, i: usize, work: &mut Work) -> Result<(), (ErrorKind, String)> {
-        let value: Value = serde_json::from_slice(batch.value(i))
-            .map_err(|e| (ErrorKind::InvalidJson, e.to_string()))?;
+        let mut raw = std::mem::take(&mut work.raw);
+        let result = self.accept_json(batch, i, &mut raw, work);
+        work.raw = raw;
+        result
+    }
+
+    /// A JSON record: the base64 line decoded, the Confluent framing checked and
+    /// dropped, then the text parsed, validated and routed.
+    fn accept_json(
+        &self,
+        batch: &Batch,
+        i: usize,
+        raw: &mut Vec<u8>,
+        work: &mut Work,
+    ) -> Result<(), (ErrorKind, String)> {
+        let mut bytes = super::binary::record_bytes(batch, i, self.base64, raw)?;
+        if let Some(frames) = self.schema.as_ref().and_then(|s| s.frames.as_ref()) {
+            bytes = frames.body(bytes)?;
+        }
+        let value: Value =
+            serde_json::from_slice(bytes).map_err(|e| (ErrorKind::InvalidJson, e.to_string()))?;
         if let Some(schema) = &self.schema {
             schema
                 .validate(&value)
@@ -208,13 +230,13 @@ impl Decoder {
         if work.columns.is_some() {
             work.pending.push((i, index, value));
         } else {
-            self.push_line(batch, i, index, work);
+            self.push_line(batch, i, bytes, index, work);
         }
         Ok(())
     }
 
-    /// JSON lines keep the record exactly as it arrived.
-    fn push_line(&self, batch: &Batch, i: usize, index: u32, work: &mut Work) {
+    /// JSON lines keep the record's text exactly as it arrived.
+    fn push_line(&self, batch: &Batch, i: usize, text: &[u8], index: u32, work: &mut Work) {
         let ix = index as usize;
         if work.lines.len() <= ix {
             work.lines.resize_with(ix + 1, || None);
@@ -229,7 +251,7 @@ impl Decoder {
         let GroupData::Lines(lines) = &mut group.data else {
             unreachable!("line groups hold lines")
         };
-        lines.extend_from_slice(batch.value(i));
+        lines.extend_from_slice(text);
         lines.push(b'\n');
         group.positions.push(position);
     }

@@ -96,6 +96,20 @@ pub fn check(mode: Compatibility, new: &Version, earlier: &[Version]) -> Result<
     Ok(())
 }
 
+/// Checks a subject's versions in order, as a registry checks each on registration:
+/// the accepted ones, and the refused ones with the reason.
+pub fn sort_out(mode: Compatibility, versions: &[Version]) -> (Vec<Version>, Vec<(u32, String)>) {
+    let mut accepted: Vec<Version> = Vec::new();
+    let mut refused = Vec::new();
+    for v in versions {
+        match check(mode, v, &accepted) {
+            Ok(()) => accepted.push(v.clone()),
+            Err(reason) => refused.push((v.version, reason)),
+        }
+    }
+    (accepted, refused)
+}
+
 /// Whether data written with `writer` can be read with `reader`.
 pub fn can_read(writer: &Version, reader: &Version) -> Result<(), String> {
     match writer.schema_type {
@@ -127,7 +141,7 @@ fn avro_can_read(writer: &Version, reader: &Version) -> Result<(), String> {
 type Decimals = std::collections::BTreeMap<String, (u64, u64)>;
 
 fn parse_avro(v: &Version) -> Result<(apache_avro::Schema, Decimals), String> {
-    let mut doc: serde_json::Value = serde_json::from_str(&v.text)
+    let mut doc: serde_json::Value = serde_json::from_str(&v.avro_text()?)
         .map_err(|e| format!("version {} is not valid JSON: {e}", v.version))?;
     let mut decimals = Decimals::new();
     strip_decimals(&mut doc, "", &mut decimals);

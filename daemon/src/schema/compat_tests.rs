@@ -17,6 +17,8 @@ fn version(n: u32, t: SchemaType, text: &str) -> Version {
         text: text.into(),
         id: schema_id(t, text),
         path: PathBuf::from(format!("s/{n}")),
+        references: Vec::new(),
+        imports: Vec::new(),
     }
 }
 

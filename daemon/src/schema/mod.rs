@@ -3,19 +3,25 @@
 //! either a validator for JSON records or a decoder for Avro or Protobuf records.
 
 mod avro;
+mod avro_refs;
 pub mod compat;
 #[cfg(test)]
 mod compat_tests;
 mod json_compat;
 mod json_schema;
+pub mod proto_print;
 pub mod protobuf;
 mod registry;
 mod resolve;
+mod store;
 mod widest;
 
 pub use compat::Compatibility;
-pub use registry::{LocalRegistry, SchemaError, SchemaType, Version, schema_id};
+pub use registry::{
+    Import, LocalRegistry, Reference, SchemaError, SchemaType, Version, schema_id, subject_dir,
+};
 pub use resolve::resolve;
+pub use store::RegisterError;
 
 use std::sync::Arc;
 
@@ -33,6 +39,8 @@ pub struct Schema {
     pub wire: Option<crate::wire::WireSpec>,
     /// Versions whose records are refused, with the reason.
     pub refused: Vec<(u32, String)>,
+    /// For JSON records: the framing and the schema ids records may name.
+    pub frames: Option<crate::wire::json::JsonFrames>,
 }
 
 enum Validator {
@@ -76,6 +84,7 @@ impl Schema {
             validator: Validator::Json(Box::new(validator)),
             wire: None,
             refused: Vec::new(),
+            frames: None,
         })
     }
 
@@ -90,6 +99,7 @@ impl Schema {
             validator: Validator::Avro(schema),
             wire: None,
             refused: Vec::new(),
+            frames: None,
         })
     }
 
@@ -102,13 +112,14 @@ impl Schema {
             validator: Validator::Binary,
             wire: Some(wire),
             refused: Vec::new(),
+            frames: None,
         }
     }
 
     /// Compiles a version that describes JSON records.
     pub fn compile(v: &Version) -> Result<Self, String> {
         match v.schema_type {
-            SchemaType::Avro => Self::from_avro(&v.subject, v.version, &v.text),
+            SchemaType::Avro => Self::from_avro(&v.subject, v.version, &v.avro_text()?),
             SchemaType::Json => {
                 let doc = serde_json::from_str(&v.text).map_err(|e| format!("not JSON: {e}"))?;
                 Self::from_json_schema(&v.subject, v.version, &doc)

@@ -12,23 +12,29 @@ use protox::file::{
     ChainFileResolver, File, FileResolver, GoogleFileResolver, IncludeFileResolver,
 };
 
-use super::registry::Version;
+use super::registry::{Import, Version};
 
-/// Compiles `text` as the file `name`; imports resolve against `root` (the registry)
-/// and Google's well-known types.
-pub fn compile(name: &str, text: &str, root: Option<&Path>) -> Result<FileDescriptor, String> {
-    struct Source(String, String);
-    impl FileResolver for Source {
+/// Compiles `text` as the file `name`; imports resolve against `imports` (the texts of
+/// its references), Google's well-known types, and files under `root` (the registry).
+pub fn compile(
+    name: &str,
+    text: &str,
+    imports: &[Import],
+    root: Option<&Path>,
+) -> Result<FileDescriptor, String> {
+    struct Sources(Vec<(String, String)>);
+    impl FileResolver for Sources {
         fn open_file(&self, name: &str) -> Result<File, protox::Error> {
-            if name == self.0 {
-                File::from_source(name, &self.1)
-            } else {
-                Err(protox::Error::file_not_found(name))
+            match self.0.iter().find(|(n, _)| n == name) {
+                Some((_, text)) => File::from_source(name, text),
+                None => Err(protox::Error::file_not_found(name)),
             }
         }
     }
+    let mut sources = vec![(name.to_string(), text.to_string())];
+    sources.extend(imports.iter().map(|i| (i.name.clone(), i.text.clone())));
     let mut chain = ChainFileResolver::new();
-    chain.add(Source(name.to_string(), text.to_string()));
+    chain.add(Sources(sources));
     chain.add(GoogleFileResolver::new());
     if let Some(root) = root {
         chain.add(IncludeFileResolver::new(root.to_path_buf()));
@@ -45,7 +51,7 @@ pub fn compile(name: &str, text: &str, root: Option<&Path>) -> Result<FileDescri
 /// Compiles a registry version.
 pub fn compile_version(v: &Version, root: Option<&Path>) -> Result<FileDescriptor, String> {
     let name = format!("{}/{}.proto", v.subject, v.version);
-    compile(&name, &v.text, root)
+    compile(&name, &v.text, &v.imports, root)
 }
 
 /// The message a pipeline reads: `name` (full or short), or the file's first message.

@@ -66,6 +66,24 @@ impl SchemaType {
     }
 }
 
+/// A schema a version depends on, as Confluent's API names it: the import name (a
+/// `.proto` file name, an Avro full name, a JSON Schema `$ref` URL) and the subject
+/// version that holds it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reference {
+    pub name: String,
+    pub subject: String,
+    pub version: u32,
+}
+
+/// The text of a referenced schema, under its import name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Import {
+    pub name: String,
+    pub text: String,
+}
+
 /// One registered version of a subject, as text.
 #[derive(Debug, Clone)]
 pub struct Version {
@@ -75,6 +93,10 @@ pub struct Version {
     pub text: String,
     pub id: u32,
     pub path: PathBuf,
+    /// The schemas it references directly, kept in `<version>.references.json`.
+    pub references: Vec<Reference>,
+    /// Every schema it depends on, transitively, dependencies first.
+    pub imports: Vec<Import>,
 }
 
 /// The id of a schema: 31 bits of the SHA-256 of its type and normalised text (JSON
@@ -94,6 +116,38 @@ pub fn schema_id(schema_type: SchemaType, text: &str) -> u32 {
     let id = u32::from_be_bytes(digest[..4].try_into().expect("4 bytes")) & 0x7fff_ffff;
     id.max(1)
 }
+
+/// The directory of a subject: the name with `/`, `\\`, `%`, `:` and control
+/// characters percent-encoded (Confluent subjects such as `common/money.proto`).
+pub fn subject_dir(subject: &str) -> String {
+    use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+    const UNSAFE: &AsciiSet = &CONTROLS
+        .add(b'/')
+        .add(b'\\')
+        .add(b'%')
+        .add(b':')
+        .add(b'*')
+        .add(b'?')
+        .add(b'"')
+        .add(b'<')
+        .add(b'>')
+        .add(b'|');
+    let encoded = utf8_percent_encode(subject, UNSAFE).to_string();
+    match encoded.strip_prefix('.') {
+        Some(rest) => format!("%2E{rest}"),
+        None => encoded,
+    }
+}
+
+fn subject_of_dir(dir: &str) -> Option<String> {
+    percent_encoding::percent_decode_str(dir)
+        .decode_utf8()
+        .ok()
+        .map(|s| s.into_owned())
+}
+
+/// How deep references may nest before the chain is taken for a cycle.
+const MAX_REFERENCE_DEPTH: usize = 32;
 
 pub struct LocalRegistry {
     root: PathBuf,
@@ -115,7 +169,7 @@ impl LocalRegistry {
 
     /// Version numbers of `subject`, ascending, with their files.
     fn files(&self, subject: &str) -> Result<Vec<(u32, PathBuf)>, SchemaError> {
-        let dir = self.root.join(subject);
+        let dir = self.subject_path(subject);
         let entries = std::fs::read_dir(&dir).map_err(|_| SchemaError::NoSubject {
             subject: subject.into(),
             root: self.root.clone(),
@@ -144,6 +198,7 @@ impl LocalRegistry {
             .filter(|e| e.path().is_dir())
             .filter_map(|e| e.file_name().into_string().ok())
             .filter(|n| !n.starts_with('.'))
+            .filter_map(|n| subject_of_dir(&n))
             .collect();
         names.sort();
         names
@@ -153,7 +208,7 @@ impl LocalRegistry {
     pub fn versions(&self, subject: &str) -> Result<Vec<Version>, SchemaError> {
         self.files(subject)?
             .into_iter()
-            .map(|(version, path)| read_version(subject, version, path))
+            .map(|(version, path)| self.read_version(subject, version, path))
             .collect()
     }
 
@@ -178,7 +233,12 @@ impl LocalRegistry {
                 numbers.join(", ")
             },
         })?;
-        read_version(subject, *number, path.clone())
+        self.read_version(subject, *number, path.clone())
+    }
+
+    /// The directory of `subject`.
+    pub fn subject_path(&self, subject: &str) -> PathBuf {
+        self.root.join(subject_dir(subject))
     }
 
     /// The version with schema id `id`, searching every subject.
@@ -191,11 +251,79 @@ impl LocalRegistry {
         Ok(None)
     }
 
+    fn read_version(
+        &self,
+        subject: &str,
+        version: u32,
+        path: PathBuf,
+    ) -> Result<Version, SchemaError> {
+        let invalid = |reason: String| SchemaError::Invalid {
+            path: path.clone(),
+            reason,
+        };
+        let text = std::fs::read_to_string(&path).map_err(|e| invalid(e.to_string()))?;
+        let schema_type = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .and_then(SchemaType::from_extension)
+            .expect("listed files have a schema extension");
+        let references = read_references(&path.with_extension("references.json"))?;
+        let mut imports = Vec::new();
+        self.collect_imports(&references, &mut imports, 0)
+            .map_err(invalid)?;
+        Ok(Version {
+            subject: subject.into(),
+            version,
+            schema_type,
+            id: schema_id(schema_type, &text),
+            text,
+            path,
+            references,
+            imports,
+        })
+    }
+
+    /// Appends the texts `references` name, dependencies first, each once.
+    pub fn collect_imports(
+        &self,
+        references: &[Reference],
+        out: &mut Vec<Import>,
+        depth: usize,
+    ) -> Result<(), String> {
+        if depth > MAX_REFERENCE_DEPTH {
+            return Err("references nest too deep; is there a cycle?".into());
+        }
+        for r in references {
+            if out.iter().any(|i| i.name == r.name) {
+                continue;
+            }
+            let files = self
+                .files(&r.subject)
+                .map_err(|e| format!("reference `{}`: {e}", r.name))?;
+            let Some((_, path)) = files.iter().find(|(n, _)| *n == r.version) else {
+                return Err(format!(
+                    "reference `{}` names version {} of subject `{}`, which does not exist",
+                    r.name, r.version, r.subject
+                ));
+            };
+            let text =
+                std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let nested = read_references(&path.with_extension("references.json"))
+                .map_err(|e| e.to_string())?;
+            self.collect_imports(&nested, out, depth + 1)?;
+            out.push(Import {
+                name: r.name.clone(),
+                text,
+            });
+        }
+        Ok(())
+    }
+
     /// The compatibility mode of `subject`: its `config.json`, else the registry's,
     /// else BACKWARD (Confluent's default).
     pub fn compatibility(&self, subject: &str) -> Result<Compatibility, SchemaError> {
         for path in [
-            self.root.join(subject).join("config.json"),
+            self.subject_path(subject).join("config.json"),
             self.root.join("config.json"),
         ] {
             if let Some(mode) = read_config(&path)? {
@@ -206,27 +334,19 @@ impl LocalRegistry {
     }
 }
 
-fn read_version(subject: &str, version: u32, path: PathBuf) -> Result<Version, SchemaError> {
-    let text = std::fs::read_to_string(&path).map_err(|e| SchemaError::Invalid {
-        path: path.clone(),
-        reason: e.to_string(),
-    })?;
-    let schema_type = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .and_then(SchemaType::from_extension)
-        .expect("listed files have a schema extension");
-    Ok(Version {
-        subject: subject.into(),
-        version,
-        schema_type,
-        id: schema_id(schema_type, &text),
-        text,
-        path,
+fn read_references(path: &Path) -> Result<Vec<Reference>, SchemaError> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(Vec::new());
+    };
+    serde_json::from_str(&text).map_err(|e| SchemaError::Invalid {
+        path: path.to_path_buf(),
+        reason: format!(
+            "{e}; write a list such as [{{\"name\": \"common.proto\", \"subject\": \"common\", \"version\": 1}}]"
+        ),
     })
 }
 
-fn read_config(path: &Path) -> Result<Option<Compatibility>, SchemaError> {
+pub(super) fn read_config(path: &Path) -> Result<Option<Compatibility>, SchemaError> {
     #[derive(serde::Deserialize)]
     #[serde(deny_unknown_fields)]
     struct Config {

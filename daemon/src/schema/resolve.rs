@@ -7,12 +7,13 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::compat::check;
+use super::compat::sort_out;
 use super::registry::{LocalRegistry, SchemaError, SchemaType, Version};
 use super::widest::{widen_arrow, widest};
 use super::{Schema, protobuf};
 use crate::config::SchemaConfig;
 use crate::wire::avro::{AvroSpec, Writer};
+use crate::wire::json::JsonFrames;
 use crate::wire::protobuf::{ProtoSpec, ProtoWriter};
 use crate::wire::{Encoding, WireSpec};
 
@@ -21,14 +22,7 @@ pub fn resolve(registry: &LocalRegistry, config: &SchemaConfig) -> Result<Schema
     let subject = &config.subject;
     let versions = registry.versions(subject)?;
     let mode = registry.compatibility(subject)?;
-    let mut accepted: Vec<Version> = Vec::new();
-    let mut refused: Vec<(u32, String)> = Vec::new();
-    for v in &versions {
-        match check(mode, v, &accepted) {
-            Ok(()) => accepted.push(v.clone()),
-            Err(reason) => refused.push((v.version, reason)),
-        }
-    }
+    let (accepted, refused) = sort_out(mode, &versions);
     // Validates the requested version and reports a missing one with the versions there.
     let wanted = registry.version(subject, config.version.as_deref())?;
     let target = match config.version.as_deref() {
@@ -80,11 +74,19 @@ pub fn resolve(registry: &LocalRegistry, config: &SchemaConfig) -> Result<Schema
         Ok(ids)
     };
     let mut schema = match config.encoding {
-        Encoding::Json => Schema::compile(&target).map_err(|reason| invalid(&target, reason))?,
+        Encoding::Json => {
+            let mut schema = Schema::compile(&target).map_err(|reason| invalid(&target, reason))?;
+            let writers = versions.iter().map(|v| (v.id, writers_state(v))).collect();
+            let frames = JsonFrames::new(config.framing, writers, foreign()?)
+                .map_err(|reason| invalid(&target, reason))?;
+            schema.frames = Some(frames);
+            schema
+        }
         Encoding::Avro => {
             expect_type(&target, SchemaType::Avro, "avro")?;
             let json = |v: &Version| {
-                serde_json::from_str::<serde_json::Value>(&v.text)
+                let text = v.avro_text().map_err(|e| invalid(v, e))?;
+                serde_json::from_str::<serde_json::Value>(&text)
                     .map_err(|e| invalid(v, format!("not JSON: {e}")))
             };
             let older_json = older
@@ -92,18 +94,17 @@ pub fn resolve(registry: &LocalRegistry, config: &SchemaConfig) -> Result<Schema
                 .map(|v| json(v))
                 .collect::<Result<Vec<_>, _>>()?;
             let reader = widest(&json(&target)?, &older_json);
-            let writers = versions
-                .iter()
-                .map(|v| {
-                    let w = match writers_state(v) {
-                        Ok(()) => {
-                            Writer::Readable(arrow_avro::schema::AvroSchema::new(v.text.clone()))
-                        }
-                        Err(reason) => Writer::Refused(reason),
-                    };
-                    (v.id, w)
-                })
-                .collect();
+            let mut writers = HashMap::new();
+            for v in &versions {
+                let w = match writers_state(v) {
+                    Ok(()) => {
+                        let text = v.avro_text().map_err(|e| invalid(v, e))?;
+                        Writer::Readable(arrow_avro::schema::AvroSchema::new(text.into_owned()))
+                    }
+                    Err(reason) => Writer::Refused(reason),
+                };
+                writers.insert(v.id, w);
+            }
             let spec = AvroSpec::new(
                 config.framing,
                 &reader.to_string(),

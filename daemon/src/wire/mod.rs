@@ -1,9 +1,11 @@
 //! Binary record formats: framing (Confluent, Avro single-object, bare datums) and the
-//! Avro and Protobuf decoders that turn records straight into Arrow rows.
+//! Avro and Protobuf decoders that turn records straight into Arrow rows, and the
+//! framing of JSON records.
 
 pub mod avro;
 mod columns;
 pub mod framing;
+pub mod json;
 pub mod protobuf;
 
 use serde::Deserialize;

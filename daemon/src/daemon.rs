@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::config::validate;
+use crate::config::validate_in;
 use crate::pipeline::run_pipeline;
 
 /// How one pipeline ended.
@@ -37,7 +37,7 @@ pub async fn run_dir(
     let mut reports = Vec::new();
     let mut running = tokio::task::JoinSet::new();
     for file in pipeline_files(dir)? {
-        match validate(&file) {
+        match validate_in(&file, state_dir) {
             Err(errors) => {
                 tracing::error!("invalid pipeline, not started:\n{errors}");
                 reports.push(Report {

@@ -35,11 +35,11 @@ fn python(args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-fn pipeline(dir: &Path, topic: &str, encoding: &str) {
+fn pipeline(dir: &Path, topic: &str, encoding: &str, registry: &str, lake: &str) {
     std::fs::write(
         dir.join(format!("{topic}.yaml")),
         format!(
-            "apiVersion: weir/v1\nname: {topic}\nsource:\n  type: file\n  path: ../out/{topic}.b64\n  encoding: base64\nschema:\n  registry: ../schemas\n  subject: {topic}-value\n  encoding: {encoding}\nsink:\n  url: ../lake/{topic}\n  prefix: \"day=!{{timestamp:yyyy-MM-dd}}/\"\n  error_prefix: \"errors/!{{error:type}}/\"\n  time:\n    field: at\n"
+            "apiVersion: weir/v1\nname: {topic}\nsource:\n  type: file\n  path: ../out/{topic}.b64\n  encoding: base64\nschema:\n  registry: {registry}\n  subject: {topic}-value\n  encoding: {encoding}\nsink:\n  url: ../{lake}/{topic}\n  prefix: \"day=!{{timestamp:yyyy-MM-dd}}/\"\n  error_prefix: \"errors/!{{error:type}}/\"\n  time:\n    field: at\n"
         ),
     )
     .unwrap();
@@ -97,21 +97,36 @@ async fn confluent_clients_register_with_weir_and_weir_reads_their_records() {
         assert!(listed.contains(&id), "{key}: {id} not in\n{listed}");
     }
 
-    let pipelines = tmp.path().join("pipelines");
-    std::fs::create_dir(&pipelines).unwrap();
-    for (topic, encoding) in [
-        ("clicks", "avro"),
-        ("pageviews", "json"),
-        ("orders", "protobuf"),
-    ] {
-        pipeline(&pipelines, topic, encoding);
+    // Pipelines read the registry as a directory, and through Weir's own registry
+    // client over the API: the same rows either way.
+    for (name, registry) in [("lake", "../schemas"), ("lake-remote", url.as_str())] {
+        let pipelines = tmp.path().join(format!("pipelines-{name}"));
+        std::fs::create_dir(&pipelines).unwrap();
+        for (topic, encoding) in [
+            ("clicks", "avro"),
+            ("pageviews", "json"),
+            ("orders", "protobuf"),
+        ] {
+            pipeline(&pipelines, topic, encoding, registry, name);
+        }
+        run_ok(&mut weir_run(
+            &pipelines,
+            &tmp.path().join(format!("state-{name}")),
+        ));
+        let checked = python(&["check", tmp.path().join(name).to_str().unwrap()]);
+        assert!(
+            checked.contains("ok: 50 clicks, 25 pageviews, 25 orders"),
+            "{name}: {checked}"
+        );
     }
-    run_ok(&mut weir_run(&pipelines, &tmp.path().join("state")));
-    let lake = tmp.path().join("lake");
-    let checked = python(&["check", lake.to_str().unwrap()]);
+    let lake = tmp.path().join("lake-remote");
+    let mirrored = tmp
+        .path()
+        .join(format!("state-lake-remote/registry-cache/127.0.0.1_{port}"));
     assert!(
-        checked.contains("ok: 50 clicks, 25 pageviews, 25 orders"),
-        "{checked}"
+        mirrored.join("orders-value/ids.json").is_file(),
+        "no mirror in {}",
+        mirrored.display()
     );
 
     // Framed JSON that fails goes to the error prefix by kind, with the line as written.

@@ -90,10 +90,24 @@ pub struct TransformGrants {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SchemaConfig {
-    /// Registry directory, relative to the pipeline file. Default `schemas` next to it,
-    /// falling back to `../schemas`.
+    /// Registry directory, relative to the pipeline file (default `schemas` next to it,
+    /// falling back to `../schemas`), or the `http(s)://` URL of a registry that speaks
+    /// Confluent's API.
     #[serde(default)]
     pub registry: Option<String>,
+    /// Remote registry: basic auth user and password (use `${VAR}`).
+    #[serde(default)]
+    pub registry_user: Option<String>,
+    #[serde(default)]
+    pub registry_password: Option<String>,
+    /// Remote registry: a PEM file of root certificates to trust (a private CA),
+    /// relative to the pipeline file.
+    #[serde(default)]
+    pub registry_ca: Option<String>,
+    /// Remote registry: how long the cached copy of the subject is used before it is
+    /// fetched again. Default 5m.
+    #[serde(default)]
+    pub registry_refresh: Option<Duration>,
     /// Subject name: a folder in the registry.
     pub subject: String,
     /// A version number or `latest` (default: the newest version that passes the

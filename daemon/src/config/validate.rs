@@ -32,8 +32,14 @@ const DEFAULT_ERROR_PREFIX: &str =
 
 /// Loads and validates the pipeline file at `path`.
 pub fn validate(path: &Path) -> Result<PipelineSpec, ConfigErrors> {
+    let state = std::env::var_os("WEIR_STATE_DIR").unwrap_or_else(|| ".weir/state".into());
+    validate_in(path, Path::new(&state))
+}
+
+/// Validates a pipeline file; remote schema registries are cached under `state_dir`.
+pub fn validate_in(path: &Path, state_dir: &Path) -> Result<PipelineSpec, ConfigErrors> {
     let (config, root) = load_pipeline(path)?;
-    check(path, &config, &root)
+    check(path, &config, &root, state_dir)
 }
 
 pub(super) struct Checker<'a> {
@@ -61,11 +67,42 @@ impl Checker<'_> {
     }
 }
 
+/// The local registry a pipeline reads: its directory, or for an `http(s)://`
+/// registry the cached mirror of its subject, fetched when stale.
+fn registry_dir(
+    s: &crate::config::SchemaConfig,
+    base: &Path,
+    state_dir: &Path,
+) -> Result<std::path::PathBuf, crate::schema::SchemaError> {
+    use crate::schema::remote;
+    match s.registry.as_deref() {
+        Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
+            let remote = remote::Remote {
+                url: url.to_string(),
+                user: s.registry_user.clone(),
+                password: s.registry_password.clone(),
+                ca: s.registry_ca.as_ref().map(|ca| base.join(ca)),
+                refresh: s
+                    .registry_refresh
+                    .map_or(std::time::Duration::from_secs(300), |d| d.0),
+                timeout: std::time::Duration::from_secs(10),
+            };
+            let dir = remote::cache_dir(state_dir, url);
+            remote::mirror(&remote, &s.subject, &dir)?;
+            Ok(dir)
+        }
+        Some(dir) => Ok(base.join(dir)),
+        None if base.join("schemas").is_dir() => Ok(base.join("schemas")),
+        None => Ok(base.join("../schemas")),
+    }
+}
+
 /// Validates an already-parsed pipeline; `root` locates errors in the file.
 pub fn check(
     path: &Path,
     config: &PipelineConfig,
     root: &Node,
+    state_dir: &Path,
 ) -> Result<PipelineSpec, ConfigErrors> {
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut c = Checker {
@@ -99,18 +136,15 @@ pub fn check(
         .map_err(|e| c.fail(&format!("source.{}", e.key), e.message, e.hint))
         .ok();
     let schema = config.schema.as_ref().and_then(|s| {
-        let registry_dir = match &s.registry {
-            Some(dir) => base.join(dir),
-            None if base.join("schemas").is_dir() => base.join("schemas"),
-            None => base.join("../schemas"),
-        };
-        let resolved =
-            LocalRegistry::open(&registry_dir).and_then(|r| crate::schema::resolve(&r, s));
+        let resolved = registry_dir(s, &base, state_dir)
+            .and_then(|dir| LocalRegistry::open(&dir))
+            .and_then(|r| crate::schema::resolve(&r, s));
         match resolved {
             Ok(schema) => Some(Arc::new(schema)),
             Err(e) => {
                 let key = match e {
                     crate::schema::SchemaError::NoRegistry(_) => "schema.registry",
+                    crate::schema::SchemaError::Remote { .. } => "schema.registry",
                     crate::schema::SchemaError::NoVersion { .. } => "schema.version",
                     _ => "schema.subject",
                 };
@@ -122,6 +156,9 @@ pub fn check(
                 let hint = match e {
                     crate::schema::SchemaError::Invalid { .. } => {
                         "fix that schema file, or the pipeline's `schema` settings"
+                    }
+                    crate::schema::SchemaError::Remote { .. } => {
+                        "check the URL, `registry_user`/`registry_password`, `registry_ca`, and that the subject exists there"
                     }
                     _ => "add the schema file as <registry>/<subject>/<version>.json, .avsc or .proto",
                 };

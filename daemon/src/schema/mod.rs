@@ -12,6 +12,7 @@ mod json_schema;
 pub mod proto_print;
 pub mod protobuf;
 mod registry;
+pub mod remote;
 mod resolve;
 mod store;
 mod widest;

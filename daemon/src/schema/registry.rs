@@ -28,6 +28,8 @@ pub enum SchemaError {
     },
     #[error("`{path}`: {reason}")]
     Invalid { path: PathBuf, reason: String },
+    #[error("schema registry {url}: {reason}")]
+    Remote { url: String, reason: String },
 }
 
 /// The kind of a schema, named as Confluent's API names it.
@@ -268,6 +270,10 @@ impl LocalRegistry {
             .and_then(SchemaType::from_extension)
             .expect("listed files have a schema extension");
         let references = read_references(&path.with_extension("references.json"))?;
+        let id = match self.pinned_id(subject, version)? {
+            Some(id) => id,
+            None => schema_id(schema_type, &text),
+        };
         let mut imports = Vec::new();
         self.collect_imports(&references, &mut imports, 0)
             .map_err(invalid)?;
@@ -275,12 +281,27 @@ impl LocalRegistry {
             subject: subject.into(),
             version,
             schema_type,
-            id: schema_id(schema_type, &text),
+            id,
             text,
             path,
             references,
             imports,
         })
+    }
+
+    /// The id `<subject>/ids.json` gives `version`, if any: ids a registry assigned
+    /// (a mirror of a remote registry, or a registry migrated from Confluent's).
+    fn pinned_id(&self, subject: &str, version: u32) -> Result<Option<u32>, SchemaError> {
+        let path = self.subject_path(subject).join("ids.json");
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            return Ok(None);
+        };
+        let ids: std::collections::HashMap<String, u32> =
+            serde_json::from_str(&text).map_err(|e| SchemaError::Invalid {
+                path: path.clone(),
+                reason: format!("{e}; write version numbers to ids, e.g. {{\"1\": 100001}}"),
+            })?;
+        Ok(ids.get(&version.to_string()).copied())
     }
 
     /// Appends the texts `references` name, dependencies first, each once.

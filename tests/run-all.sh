@@ -30,7 +30,36 @@ status=0
 cargo test --workspace --locked --no-fail-fast "$@" 2>&1 | tee "$log" || status=1
 echo "==> cargo test (example plugins, natively)"
 cargo test --locked --no-fail-fast --manifest-path plugins/examples/Cargo.toml "$@" 2>&1 | tee -a "$log" || status=1
-# One closing line for the whole run, summed over every test binary.
-awk '/^test result:/ { p += $4; f += $6 } END { printf "%d passed, %d failed\n", p, f }' "$log"
+
+# Fuzzing: each decoder target for a bounded time on stable Rust (RUSTC_BOOTSTRAP lets
+# cargo-fuzz pass its -Z flags; no sanitizer, since the decoders are safe Rust and a
+# panic is what is looked for). WEIR_FUZZ_SECONDS=0 skips it, and says so.
+fuzz_seconds=${WEIR_FUZZ_SECONDS:-30}
+if [ "$fuzz_seconds" -gt 0 ]; then
+  if ! command -v cargo-fuzz >/dev/null; then
+    echo "==> installing cargo-fuzz"
+    cargo install cargo-fuzz --locked --quiet
+  fi
+  for target in framing avro_rows protobuf_rows; do
+    echo "==> fuzzing $target for ${fuzz_seconds}s"
+    # pipefail: the status is cargo fuzz's; grep only shortens the output.
+    if RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir tests/fuzz --sanitizer none "$target" \
+        -- -max_total_time="$fuzz_seconds" -max_len=4096 2>&1 | tee -a "$log" \
+        | { grep -E "^(Done|==[0-9]+==|SUMMARY|thread|Failing input)" || true; }; then
+      echo "fuzz target $target: ok" >> "$log"
+    else
+      echo "fuzz target $target FAILED (the input is saved under tests/fuzz/artifacts/$target/)"
+      echo "fuzz target $target: FAILED" >> "$log"
+      status=1
+    fi
+  done
+else
+  echo "==> fuzzing skipped (WEIR_FUZZ_SECONDS=0)"
+fi
+
+# One closing line for the whole run, summed over every test binary and fuzz target.
+awk '/^test result:/ { p += $4; f += $6 }
+     /^fuzz target .*: ok$/ { fz += 1 } /^fuzz target .*: FAILED$/ { ff += 1 }
+     END { printf "%d passed, %d failed; fuzz targets: %d ok, %d failed\n", p, f, fz, ff }' "$log"
 rm -f "$log"
 exit "$status"

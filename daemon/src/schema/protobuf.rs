@@ -99,6 +99,26 @@ pub fn by_indexes(file: &FileDescriptor, path: &[usize]) -> Result<MessageDescri
     Ok(m)
 }
 
+/// Confluent's message indexes of `target` in `file` (the inverse of `by_indexes`).
+pub fn index_path(file: &FileDescriptor, target: &MessageDescriptor) -> Option<Vec<usize>> {
+    fn walk(
+        messages: impl Iterator<Item = MessageDescriptor>,
+        target: &MessageDescriptor,
+        path: &mut Vec<usize>,
+    ) -> bool {
+        for (i, m) in messages.filter(|m| !m.is_map_entry()).enumerate() {
+            path.push(i);
+            if m.full_name() == target.full_name() || walk(m.child_messages(), target, path) {
+                return true;
+            }
+            path.pop();
+        }
+        false
+    }
+    let mut path = Vec::new();
+    walk(file.messages(), target, &mut path).then_some(path)
+}
+
 /// The columns of a message.
 pub fn to_arrow(message: &MessageDescriptor) -> Result<Schema, String> {
     Ok(Schema::new(message_fields(message, &mut Vec::new())?))

@@ -111,6 +111,25 @@ pub fn message_indexes(body: &[u8]) -> Result<(Vec<usize>, &[u8]), String> {
     Ok((path, rest))
 }
 
+/// The rest of `body` if its message indexes are `expected`; no allocation.
+pub fn indexes_match<'a>(body: &'a [u8], expected: &[usize]) -> Option<&'a [u8]> {
+    let mut rest = body;
+    let count = read_zigzag(&mut rest).ok()?;
+    if count == 0 {
+        return (expected == [0]).then_some(rest);
+    }
+    if usize::try_from(count).ok()? != expected.len() {
+        return None;
+    }
+    for want in expected {
+        let ix = read_zigzag(&mut rest).ok()?;
+        if usize::try_from(ix).ok()? != *want {
+            return None;
+        }
+    }
+    Some(rest)
+}
+
 fn read_zigzag(rest: &mut &[u8]) -> Result<i64, String> {
     let mut value: u64 = 0;
     for shift in (0..64).step_by(7) {

@@ -6,6 +6,8 @@ pub mod avro;
 mod columns;
 pub mod framing;
 pub mod json;
+mod proto_plan;
+mod proto_wire;
 pub mod protobuf;
 
 use serde::Deserialize;

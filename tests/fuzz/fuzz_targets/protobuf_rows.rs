@@ -1,0 +1,32 @@
+//! Arbitrary Protobuf records, framed with the ids of the test subject's versions
+//! (message indexes and all), decoded into Arrow rows: each is a row or a rejection,
+//! never a panic.
+#![no_main]
+
+mod common;
+
+use std::sync::LazyLock;
+
+use libfuzzer_sys::fuzz_target;
+use weir::schema::Schema;
+use weir::wire::WireSpec;
+
+static SCHEMA: LazyLock<(Schema, Vec<u32>)> =
+    LazyLock::new(|| common::schema("orders", "protobuf"));
+
+fuzz_target!(|data: &[u8]| {
+    let (schema, ids) = &*SCHEMA;
+    let Some(WireSpec::Protobuf(spec)) = &schema.wire else {
+        unreachable!("a Protobuf pipeline has a Protobuf decoder")
+    };
+    let mut rows = spec.rows();
+    let records = common::records(data, ids);
+    let mut accepted = 0;
+    for (i, record) in records.iter().enumerate() {
+        if rows.push(i, record).is_ok() {
+            accepted += 1;
+        }
+    }
+    let rows = rows.finish().map_or(0, |(batch, _)| batch.num_rows());
+    assert_eq!(rows, accepted, "every accepted record is one row");
+});

@@ -131,16 +131,7 @@ impl AvroSpec {
     }
 
     fn unknown(&self, id: u32) -> Rejection {
-        match self.foreign.get(&id) {
-            Some(subject) => (
-                ErrorKind::SchemaIncompatible,
-                format!("schema id {id} belongs to subject `{subject}`, not this pipeline's"),
-            ),
-            None => (
-                ErrorKind::UnknownSchemaId,
-                format!("schema id {id} is not in the registry"),
-            ),
-        }
+        super::unknown_id(id, &self.foreign)
     }
 
     /// The writer id of a record and the offset of its datum.

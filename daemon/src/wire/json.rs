@@ -51,18 +51,7 @@ impl JsonFrames {
             Frame::Confluent { id, body } => match self.writers.get(&id) {
                 Some(Ok(())) => Ok(body),
                 Some(Err(reason)) => Err((ErrorKind::SchemaIncompatible, reason.clone())),
-                None => Err(match self.foreign.get(&id) {
-                    Some(subject) => (
-                        ErrorKind::SchemaIncompatible,
-                        format!(
-                            "schema id {id} belongs to subject `{subject}`, not this pipeline's"
-                        ),
-                    ),
-                    None => (
-                        ErrorKind::UnknownSchemaId,
-                        format!("schema id {id} is not in the registry"),
-                    ),
-                }),
+                None => Err(super::unknown_id(id, &self.foreign)),
             },
             _ => unreachable!("Confluent framing splits into a Confluent frame"),
         }

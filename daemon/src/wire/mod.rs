@@ -17,6 +17,21 @@ use crate::sink::ErrorKind;
 /// Why a record could not be read, and the error kind it goes out with.
 pub type Rejection = (ErrorKind, String);
 
+/// The rejection of a record naming schema `id`, which this pipeline's subject does
+/// not have: another subject's (`foreign`), or none in the registry.
+pub fn unknown_id(id: u32, foreign: &std::collections::HashMap<u32, String>) -> Rejection {
+    match foreign.get(&id) {
+        Some(subject) => (
+            ErrorKind::SchemaIncompatible,
+            format!("schema id {id} belongs to subject `{subject}`, not this pipeline's"),
+        ),
+        None => (
+            ErrorKind::UnknownSchemaId,
+            format!("schema id {id} is not in the registry"),
+        ),
+    }
+}
+
 /// How record values are encoded.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]

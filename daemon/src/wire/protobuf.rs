@@ -97,18 +97,7 @@ impl ProtoSpec {
             Some(ProtoWriter::Refused(reason)) => {
                 return Err((ErrorKind::SchemaIncompatible, reason.clone()));
             }
-            None => {
-                return Err(match self.foreign.get(&id) {
-                    Some(s) => (
-                        ErrorKind::SchemaIncompatible,
-                        format!("schema id {id} belongs to subject `{s}`, not this pipeline's"),
-                    ),
-                    None => (
-                        ErrorKind::UnknownSchemaId,
-                        format!("schema id {id} is not in the registry"),
-                    ),
-                });
-            }
+            None => return Err(super::unknown_id(id, &self.foreign)),
         };
         let (path, body) = message_indexes(body).map_err(|e| (ErrorKind::BadFraming, e))?;
         let message = by_indexes(file, &path).map_err(|e| (ErrorKind::SchemaIncompatible, e))?;

@@ -38,3 +38,12 @@ pub fn records(data: &[u8], ids: &[u32]) -> Vec<Vec<u8>> {
         })
         .collect()
 }
+
+/// Pushes every record cut from `data`; returns how many were accepted.
+pub fn push_all(data: &[u8], ids: &[u32], mut push: impl FnMut(usize, &[u8]) -> bool) -> usize {
+    records(data, ids)
+        .iter()
+        .enumerate()
+        .filter(|(i, r)| push(*i, r))
+        .count()
+}

@@ -20,13 +20,7 @@ fuzz_target!(|data: &[u8]| {
         unreachable!("a Protobuf pipeline has a Protobuf decoder")
     };
     let mut rows = spec.rows();
-    let records = common::records(data, ids);
-    let mut accepted = 0;
-    for (i, record) in records.iter().enumerate() {
-        if rows.push(i, record).is_ok() {
-            accepted += 1;
-        }
-    }
+    let accepted = common::push_all(data, ids, |i, r| rows.push(i, r).is_ok());
     let rows = rows.finish().map_or(0, |(batch, _)| batch.num_rows());
     assert_eq!(rows, accepted, "every accepted record is one row");
 });

@@ -295,3 +295,48 @@ fn validate_rejects_jsonl_output_of_binary_records() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn json_records_of_an_older_version_keep_the_fields_it_dropped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let subject = tmp.path().join("schemas/clicks");
+    std::fs::create_dir_all(&subject).unwrap();
+    // Version 2 drops `legacy`; under NONE both versions are accepted, and records of
+    // version 1 still pass version 2's open content model.
+    std::fs::write(subject.join("config.json"), r#"{"compatibility": "NONE"}"#).unwrap();
+    std::fs::write(
+        subject.join("1.json"),
+        r#"{"type": "object", "properties": {"id": {"type": "integer"}, "legacy": {"type": "string"}}, "required": ["id"]}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        subject.join("2.json"),
+        r#"{"type": "object", "properties": {"id": {"type": "integer"}}, "required": ["id"]}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        tmp.path().join("clicks.jsonl"),
+        "{\"id\": 1, \"legacy\": \"written by v1\"}\n{\"id\": 2}\n",
+    )
+    .unwrap();
+    let pipelines = tmp.path().join("pipelines");
+    std::fs::create_dir(&pipelines).unwrap();
+    std::fs::write(
+        pipelines.join("clicks.yaml"),
+        "apiVersion: weir/v1\nname: clicks\nsource:\n  type: file\n  path: ../clicks.jsonl\nschema:\n  subject: clicks\nsink:\n  url: ../lake\n  prefix: \"data/\"\n",
+    )
+    .unwrap();
+    run_ok(&mut weir_run(&pipelines, &tmp.path().join("state")));
+    let lake = read_dir_lake(&tmp.path().join("lake")).await;
+    let rows: Vec<&String> = lake.values().flatten().collect();
+    // Nulls are left out of the rendered rows; without the older version's column the
+    // first row would lose `legacy`.
+    assert_eq!(
+        rows,
+        [
+            r#"{"id":1,"legacy":"written by v1"}"#,
+            r#"{"id":2}"#
+        ],
+        "{lake:?}"
+    );
+}

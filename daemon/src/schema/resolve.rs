@@ -76,6 +76,16 @@ pub fn resolve(registry: &LocalRegistry, config: &SchemaConfig) -> Result<Schema
     let mut schema = match config.encoding {
         Encoding::Json => {
             let mut schema = Schema::compile(&target).map_err(|reason| invalid(&target, reason))?;
+            // Fields only older versions have stay as nullable columns: a record written
+            // with such a version keeps them.
+            let mut older_arrow = Vec::new();
+            for v in &older {
+                let s = Schema::compile(v).map_err(|reason| invalid(v, reason))?;
+                older_arrow.push(s.arrow.as_ref().clone());
+            }
+            if !older_arrow.is_empty() {
+                schema.arrow = Arc::new(widen_arrow(&schema.arrow, &older_arrow));
+            }
             let writers = versions.iter().map(|v| (v.id, writers_state(v))).collect();
             let frames = JsonFrames::new(config.framing, writers, foreign()?)
                 .map_err(|reason| invalid(&target, reason))?;

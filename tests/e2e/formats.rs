@@ -333,10 +333,7 @@ async fn json_records_of_an_older_version_keep_the_fields_it_dropped() {
     // first row would lose `legacy`.
     assert_eq!(
         rows,
-        [
-            r#"{"id":1,"legacy":"written by v1"}"#,
-            r#"{"id":2}"#
-        ],
+        [r#"{"id":1,"legacy":"written by v1"}"#, r#"{"id":2}"#],
         "{lake:?}"
     );
 }

@@ -177,6 +177,6 @@ fn strip_decimals(node: &mut serde_json::Value, path: &str, out: &mut Decimals) 
 }
 
 fn parse_json(v: &Version) -> Result<serde_json::Value, String> {
-    serde_json::from_str(&v.text)
+    serde_json::from_str(&v.json_text()?)
         .map_err(|e| format!("version {} is not valid JSON: {e}", v.version))
 }

@@ -8,6 +8,7 @@ pub mod compat;
 #[cfg(test)]
 mod compat_tests;
 mod json_compat;
+mod json_refs;
 mod json_schema;
 pub mod proto_print;
 pub mod protobuf;
@@ -122,7 +123,8 @@ impl Schema {
         match v.schema_type {
             SchemaType::Avro => Self::from_avro(&v.subject, v.version, &v.avro_text()?),
             SchemaType::Json => {
-                let doc = serde_json::from_str(&v.text).map_err(|e| format!("not JSON: {e}"))?;
+                let doc =
+                    serde_json::from_str(&v.json_text()?).map_err(|e| format!("not JSON: {e}"))?;
                 Self::from_json_schema(&v.subject, v.version, &doc)
             }
             SchemaType::Protobuf => {

@@ -188,7 +188,7 @@ fn parses(v: &Version, root: &Path) -> Result<(), String> {
         }
         SchemaType::Json => {
             let doc: serde_json::Value =
-                serde_json::from_str(&v.text).map_err(|e| format!("not JSON: {e}"))?;
+                serde_json::from_str(&v.json_text()?).map_err(|e| format!("not JSON: {e}"))?;
             jsonschema::validator_for(&doc).map_err(|e| format!("invalid JSON Schema: {e}"))?;
         }
         SchemaType::Protobuf => {

@@ -321,9 +321,9 @@ async fn referenced_by(State(api): Api, Path((subject, v)): Path<(String, String
 
 async fn register(State(api): Api, Path(subject): Path<String>, body: Bytes) -> Reply {
     blocking(api, move |s| {
-        let c = candidate(s, &subject, &body)?;
+        // The candidate takes the next version number, so it is made under the lock.
         let _one_writer = s.writes.lock().unwrap_or_else(|p| p.into_inner());
-        let v = s.registry.register(c)?;
+        let v = s.registry.register(candidate(s, &subject, &body)?)?;
         tracing::info!(subject = %v.subject, version = v.version, id = v.id, "schema registered");
         Ok(reply(
             json!({"id": v.id, "subject": v.subject, "version": v.version}),

@@ -43,7 +43,7 @@ if [ "$fuzz_seconds" -gt 0 ]; then
   for target in framing avro_rows protobuf_rows; do
     echo "==> fuzzing $target for ${fuzz_seconds}s"
     # pipefail: the status is cargo fuzz's; grep only shortens the output.
-    if RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir tests/fuzz --dev --sanitizer none "$target" \
+    if RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir tests/fuzz --sanitizer none "$target" \
         -- -max_total_time="$fuzz_seconds" -max_len=4096 2>&1 | tee -a "$log" \
         | { grep -E "^(Done|==[0-9]+==|SUMMARY|thread|Failing input)" || true; }; then
       echo "fuzz target $target: ok" >> "$log"

@@ -25,6 +25,7 @@ pub struct Plan {
 }
 
 struct FieldPlan {
+    number: u32,
     column: usize,
     kind: Kind,
     shape: Shape,
@@ -134,6 +135,7 @@ fn field_plan(fd: &FieldDescriptor, column: usize, t: &DataType) -> Option<Field
     };
     let (shape, kind) = shape_kind;
     Some(FieldPlan {
+        number: fd.number(),
         column,
         kind,
         shape,
@@ -224,8 +226,7 @@ impl Plan {
                 continue;
             };
             let (f, slot) = (&self.fields[index], slots[index]);
-            let number = || self.fields_number(index);
-            let at = |e: String| format!("field {}: {e}", number());
+            let at = |e: String| format!("field {}: {e}", f.number);
             match &f.shape {
                 // Occurrences of a message field merge: parsing their concatenation is
                 // Protobuf's definition of merging.
@@ -256,19 +257,6 @@ impl Plan {
         }
         nulls.append_non_null();
         Ok(())
-    }
-
-    /// The field number of planned field `index`, for messages.
-    fn fields_number(&self, index: usize) -> u32 {
-        (0..DENSE)
-            .find(|n| self.dense[*n as usize] as usize == index)
-            .or_else(|| {
-                self.sparse
-                    .iter()
-                    .find(|(_, i)| **i == index)
-                    .map(|(n, _)| *n)
-            })
-            .unwrap_or(0)
     }
 }
 

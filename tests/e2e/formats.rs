@@ -7,7 +7,6 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
 
 use common::*;
 
@@ -37,18 +36,7 @@ fn ids(subject: &str) -> Vec<String> {
 }
 
 fn python(args: &[&str]) -> String {
-    let out = Command::new("python3")
-        .arg(root().join("tests/py/formats.py"))
-        .args(args)
-        .output()
-        .expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "formats.py {args:?} failed (fastavro, protobuf and grpcio-tools come from tests/run-all.sh):\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    python_script("formats.py", args, "fastavro, protobuf and grpcio-tools")
 }
 
 /// Error type → reasons, from the dead letters under `errors/`.

@@ -13,17 +13,10 @@ fn pyarrow_and_duckdb_read_the_lake() {
         weir_run(&root().join("tests/readers"), &tmp.path().join("state"))
             .env("WEIR_TEST_LAKE", &lake),
     );
-    let out = std::process::Command::new("python3")
-        .arg(root().join("tests/py/check_lake.py"))
-        .arg(&lake)
-        .arg("5000")
-        .output()
-        .expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "the lake check failed (pyarrow and duckdb come from tests/run-all.sh):\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    let out = python_script(
+        "check_lake.py",
+        &[lake.to_str().unwrap(), "5000"],
+        "pyarrow and duckdb",
     );
-    assert!(String::from_utf8_lossy(&out.stdout).starts_with("ok: "));
+    assert!(out.starts_with("ok: "), "{out}");
 }

@@ -6,7 +6,7 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Command};
+use std::process::Child;
 
 use common::*;
 
@@ -21,18 +21,7 @@ impl Drop for Server {
 }
 
 fn python(args: &[&str]) -> String {
-    let out = Command::new("python3")
-        .arg(root().join("tests/py/registry.py"))
-        .args(args)
-        .output()
-        .expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "registry.py {args:?} failed (confluent-kafka comes from tests/run-all.sh):\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    python_script("registry.py", args, "confluent-kafka")
 }
 
 fn pipeline(dir: &Path, topic: &str, encoding: &str, registry: &str, lake: &str) {

@@ -95,6 +95,16 @@ def produce_avro(schemas, out, ids):
         f.write("!!! not base64 !!!\n")
 
 
+def same_record(i, got, want, approx):
+    """Every field of `want` in `got`; maps compared as dicts, `approx` to 1e-6."""
+    for k, v in want.items():
+        g = dict(got[k]) if k == "attrs" else got[k]
+        if k == approx:
+            assert abs(g - v) < 1e-6, (i, k, g, v)
+        else:
+            assert g == v, f"record {i} field {k}: {g!r} != {v!r}"
+
+
 def read_lake(lake):
     import pyarrow.parquet as pq
 
@@ -137,16 +147,9 @@ def check_avro(lake):
         version = 1 if i < N else 2
         want = avro_record(i, version)
         got = by_id[i]
-        for k, v in want.items():
-            g = got[k]
-            if k == "uid":
-                g = str(uuid.UUID(bytes=g)) if isinstance(g, bytes) else str(g)
-            if k == "attrs":
-                g = dict(g)
-            if k == "score":
-                assert abs(g - v) < 1e-6, (i, k, g, v)
-                continue
-            assert g == v, f"record {i} field {k}: {g!r} != {v!r}"
+        u = got["uid"]
+        got = dict(got, uid=str(uuid.UUID(bytes=u)) if isinstance(u, bytes) else str(u))
+        same_record(i, got, want, approx="score")
         if version == 2:
             assert got["legacy"] is None
         else:
@@ -262,14 +265,7 @@ def check_protobuf(lake):
         version = 1 if n < N else 2
         want = proto_record(n, version)
         got = by_id[f"o-{n}"]
-        for k, v in want.items():
-            g = got[k]
-            if k == "attrs":
-                g = dict(g)
-            if k == "weight":
-                assert abs(g - v) < 1e-6, (n, k, g, v)
-                continue
-            assert g == v, f"record {n} field {k}: {g!r} != {v!r}"
+        same_record(n, got, want, approx="weight")
         if version == 2:
             assert got["gift"] is None
     print("ok:", len(rows), "rows")

@@ -152,6 +152,23 @@ pub fn assert_golden(case: &Path, actual: &str) {
     }
 }
 
+/// Runs `tests/py/<script>` with `args` and returns its output; a failure shows both
+/// streams and names the Python packages it needs (`tests/run-all.sh` installs them).
+pub fn python_script(script: &str, args: &[&str], needs: &str) -> String {
+    let out = Command::new("python3")
+        .arg(root().join("tests/py").join(script))
+        .args(args)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{script} {args:?} failed ({needs} come from tests/run-all.sh):\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 /// A free TCP port on loopback.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -205,6 +205,11 @@ async fn drive(
                 }
             }
             _ = ticker.tick() => writer.tick().await?,
+            // Objects finishing between batches advance the watermark promptly.
+            written = writer.settle(), if writer.writing() => {
+                written?;
+                writer.commit()?;
+            }
         }
     }
 }

@@ -88,10 +88,22 @@ pub struct Buffer {
     pub last_write: Instant,
 }
 
-/// All open buffers, their byte total, and what each partition has been read up to.
+/// A buffer whose object is being written: until the write completes it holds its
+/// partition's watermark and its bytes count against the memory budget.
+struct Writing {
+    partition: PartitionId,
+    first_position: u64,
+    bytes: usize,
+}
+
+/// All open buffers and those being written, their byte total, and what each partition
+/// has been read up to.
 #[derive(Default)]
 pub struct Buffers {
     open: HashMap<BufferKey, Buffer>,
+    writing: HashMap<u64, Writing>,
+    next_write: u64,
+    /// Bytes of open buffers and of buffers being written.
     total_bytes: usize,
     /// Per partition: everything before this position has reached a buffer (or was
     /// dropped or dead-lettered into one).
@@ -155,17 +167,29 @@ impl Buffers {
         self.processed.insert(partition.clone(), next_position);
     }
 
-    /// Removes a buffer for flushing.
-    pub fn take(&mut self, key: &BufferKey) -> Option<Buffer> {
+    /// Removes a buffer for writing; returns it with the id that `written` takes once
+    /// its object is durable. Until then the buffer holds the watermark: a write that
+    /// never completes leaves its records uncommitted, to be replayed after a restart.
+    pub fn begin_write(&mut self, key: &BufferKey) -> Option<(u64, Buffer)> {
         let buffer = self.open.remove(key)?;
-        self.total_bytes -= buffer.bytes;
-        Some(buffer)
+        let id = self.next_write;
+        self.next_write += 1;
+        self.writing.insert(
+            id,
+            Writing {
+                partition: key.partition.clone(),
+                first_position: buffer.first_position,
+                bytes: buffer.bytes,
+            },
+        );
+        Some((id, buffer))
     }
 
-    /// Puts back a buffer whose flush failed, so its records are retried, not lost.
-    pub fn restore(&mut self, key: BufferKey, buffer: Buffer) {
-        self.total_bytes += buffer.bytes;
-        self.open.insert(key, buffer);
+    /// The write `id` completed: its records no longer hold the watermark.
+    pub fn written(&mut self, id: u64) {
+        if let Some(w) = self.writing.remove(&id) {
+            self.total_bytes -= w.bytes;
+        }
     }
 
     pub fn largest(&self, eligible: impl Fn(&BufferKey) -> bool) -> Option<BufferKey> {
@@ -192,19 +216,25 @@ impl Buffers {
         self.due(|_| true)
     }
 
-    /// The contiguous watermark per partition: the lowest position still in a buffer,
-    /// or the processed position when none is buffered.
+    /// The contiguous watermark per partition: the lowest position still in a buffer or
+    /// being written, or the processed position when there is none.
     pub fn watermarks(&self) -> BTreeMap<String, u64> {
         let mut marks: BTreeMap<String, u64> = self
             .processed
             .iter()
             .map(|(p, n)| (p.to_string(), *n))
             .collect();
-        for (key, buffer) in &self.open {
-            let mark = marks
-                .entry(key.partition.to_string())
-                .or_insert(buffer.first_position);
-            *mark = (*mark).min(buffer.first_position);
+        let open = self
+            .open
+            .iter()
+            .map(|(k, b)| (&k.partition, b.first_position));
+        let writing = self
+            .writing
+            .values()
+            .map(|w| (&w.partition, w.first_position));
+        for (partition, first) in open.chain(writing) {
+            let mark = marks.entry(partition.to_string()).or_insert(first);
+            *mark = (*mark).min(first);
         }
         marks
     }
@@ -313,20 +343,17 @@ mod tests {
         let c = b.append(&p, lines("b/", 5, 20), false);
         b.advance(&p, 30);
         assert_eq!(b.watermarks()["f"], 0);
-        let early = b.take(&a).unwrap();
-        assert_eq!(
-            b.watermarks()["f"],
-            5,
-            "a later flush never skips an earlier buffer"
-        );
-        b.restore(a.clone(), early);
+        let bytes = b.total_bytes();
+        let (early, _) = b.begin_write(&a).unwrap();
+        let (late, _) = b.begin_write(&c).unwrap();
+        assert_eq!(b.total_bytes(), bytes, "a write in flight still counts");
+        b.written(late);
         assert_eq!(
             b.watermarks()["f"],
             0,
-            "a failed flush holds the watermark back"
+            "a later write never skips an earlier one still in flight"
         );
-        b.take(&a);
-        b.take(&c);
+        b.written(early);
         assert_eq!(b.watermarks()["f"], 30);
         assert_eq!(b.total_bytes(), 0);
     }

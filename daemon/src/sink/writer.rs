@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 use arrow_schema::SchemaRef;
 use object_store::ObjectStore;
 use object_store::path::Path;
+use parquet::file::properties::WriterProperties;
+use tokio::task::JoinSet;
 
 use super::buffers::{Buffer, BufferKey, Buffers, Routed};
 use super::encode::{write_lines, write_parquet};
@@ -23,6 +25,10 @@ const RELEASE_PERIOD: Duration = Duration::from_millis(50);
 
 /// Attempts per object before the pipeline gives up (positions stay uncommitted).
 const ATTEMPTS: u32 = 5;
+
+/// Objects written at once, beside the writer loop: encoding a large Parquet object
+/// takes long enough that the decode stage would otherwise stall behind it.
+const WRITES_IN_FLIGHT: usize = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
@@ -57,6 +63,8 @@ pub struct SinkWriter {
     ratio: f64,
     /// When freed memory was last handed back to the OS after budget flushes.
     last_release: Instant,
+    /// Objects being written.
+    writes: JoinSet<Written>,
     pub stats: SinkStats,
 }
 
@@ -96,6 +104,7 @@ impl SinkWriter {
             replay: Replay::new(plan),
             ratio,
             last_release: Instant::now(),
+            writes: JoinSet::new(),
             stats: SinkStats::default(),
         })
     }
@@ -120,7 +129,7 @@ impl SinkWriter {
                             partition: routed.partition.clone(),
                             dead_letter,
                         };
-                        self.flush(&key).await?;
+                        self.flush(&key, false).await?;
                     }
                 }
             }
@@ -139,21 +148,20 @@ impl SinkWriter {
                     || (b.bytes as f64 * self.ratio) as u64 >= limits.max_bytes.0
             });
             if full {
-                self.flush(&key).await?;
+                self.flush(&key, false).await?;
             }
         }
-        let mut released = false;
+        // Buffers being written count until their objects are durable; this is where
+        // the source slows down.
         while self.buffers.total_bytes() as u64 > limits.memory_budget.0 {
-            let Some(key) = self.buffers.largest(|k| !self.replay.holds(k)) else {
-                break;
-            };
-            tracing::debug!(pipeline = %self.pipeline, prefix = %key.prefix, "memory budget reached; flushing the largest buffer");
-            self.flush(&key).await?;
-            released = true;
-        }
-        if released && self.last_release.elapsed() >= RELEASE_PERIOD {
-            crate::alloc::release_freed();
-            self.last_release = Instant::now();
+            match self.buffers.largest(|k| !self.replay.holds(k)) {
+                Some(key) => {
+                    tracing::debug!(pipeline = %self.pipeline, prefix = %key.prefix, "memory budget reached; flushing the largest buffer");
+                    self.flush(&key, true).await?;
+                }
+                None if self.writing() => self.settle().await?,
+                None => break,
+            }
         }
         self.commit()
     }
@@ -167,7 +175,7 @@ impl SinkWriter {
             .due(|b| now - b.opened >= interval || now - b.last_write >= idle);
         for key in due {
             if !self.replay.holds(&key) {
-                self.flush(&key).await?;
+                self.flush(&key, false).await?;
             }
         }
         self.commit()
@@ -185,13 +193,17 @@ impl SinkWriter {
     pub async fn flush_all(&mut self) -> Result<(), SinkError> {
         for key in self.buffers.keys() {
             if !self.replay.holds(&key) {
-                self.flush(&key).await?;
+                self.flush(&key, false).await?;
             }
+        }
+        while self.writing() {
+            self.settle().await?;
         }
         self.commit()
     }
 
-    fn commit(&mut self) -> Result<(), SinkError> {
+    /// Persists the watermark if it moved.
+    pub fn commit(&mut self) -> Result<(), SinkError> {
         let marks = Positions(self.buffers.watermarks());
         if marks != self.committed {
             self.state.save(&marks)?;
@@ -217,8 +229,16 @@ impl SinkWriter {
         Path::from_iter(parts)
     }
 
-    async fn flush(&mut self, key: &BufferKey) -> Result<(), SinkError> {
-        let Some(buffer) = self.buffers.take(key) else {
+    /// Starts writing a buffer's object, once fewer than `WRITES_IN_FLIGHT` are being
+    /// written. The cut is recorded first, so a restart writes the same object.
+    async fn flush(&mut self, key: &BufferKey, budget: bool) -> Result<(), SinkError> {
+        if self.buffers.get(key).is_none() {
+            return Ok(());
+        }
+        while self.writes.len() >= WRITES_IN_FLIGHT {
+            self.settle().await?;
+        }
+        let Some((id, buffer)) = self.buffers.begin_write(key) else {
             return Ok(());
         };
         let path = self.object_path(key, &buffer);
@@ -229,62 +249,147 @@ impl SinkWriter {
             first: buffer.first_position,
             last: buffer.last_position,
         })?;
-        let mut attempt = 0;
-        let written = loop {
-            attempt += 1;
-            match self.write(key, &path, &buffer).await {
-                Ok(n) => break n,
-                Err(reason) if attempt >= ATTEMPTS => {
-                    self.buffers.restore(key.clone(), buffer);
-                    return Err(SinkError::Write {
-                        key: path.to_string(),
-                        reason,
-                    });
-                }
-                Err(reason) => {
-                    tracing::warn!(pipeline = %self.pipeline, object = %path, attempt, %reason, "write failed; retrying");
-                    tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
-                }
-            }
+        let job = WriteJob {
+            pipeline: self.pipeline.clone(),
+            store: self.store.clone(),
+            path,
+            encoding: self.encoding(key.dead_letter),
+            buffer,
         };
-        if !key.dead_letter && buffer.bytes > 0 {
-            let observed = written as f64 / buffer.bytes as f64;
+        let dead_letter = key.dead_letter;
+        self.writes.spawn(async move {
+            let (records, buffered) = (job.buffer.records, job.buffer.bytes);
+            let result = job.run().await;
+            Written {
+                id,
+                dead_letter,
+                budget,
+                records,
+                buffered,
+                result,
+            }
+        });
+        Ok(())
+    }
+
+    /// Whether objects are being written.
+    pub fn writing(&self) -> bool {
+        !self.writes.is_empty()
+    }
+
+    /// Waits for one object write to finish and accounts for it. A write that failed
+    /// every attempt stops the pipeline; its records stay uncommitted.
+    pub async fn settle(&mut self) -> Result<(), SinkError> {
+        let Some(done) = self.writes.join_next().await else {
+            return Ok(());
+        };
+        let done = done.map_err(|e| SinkError::Write {
+            key: "(unknown)".into(),
+            reason: format!("the write task failed: {e}"),
+        })?;
+        let (path, written) = done.result?;
+        self.buffers.written(done.id);
+        if !done.dead_letter && done.buffered > 0 {
+            let observed = written as f64 / done.buffered as f64;
             self.ratio = 0.8 * self.ratio + 0.2 * observed;
         }
-        tracing::debug!(pipeline = %self.pipeline, object = %path, records = buffer.records, bytes = written, "object written");
+        tracing::debug!(pipeline = %self.pipeline, object = %path, records = done.records, bytes = written, "object written");
         self.stats.objects += 1;
         self.stats.bytes += written as u64;
-        if key.dead_letter {
-            self.stats.dead_letters += buffer.records as u64;
+        if done.dead_letter {
+            self.stats.dead_letters += done.records as u64;
         } else {
-            self.stats.records += buffer.records as u64;
+            self.stats.records += done.records as u64;
+        }
+        if done.budget && self.last_release.elapsed() >= RELEASE_PERIOD {
+            crate::alloc::release_freed();
+            self.last_release = Instant::now();
         }
         Ok(())
     }
 
-    async fn write(&self, key: &BufferKey, path: &Path, buffer: &Buffer) -> Result<usize, String> {
-        if key.dead_letter || self.spec.format == Format::Jsonl {
-            let compression = if key.dead_letter {
-                Compression::None
-            } else {
-                self.spec.compression
-            };
-            return write_lines(&self.store, path, buffer.lines.clone(), compression)
-                .await
-                .map_err(|e| e.to_string());
+    /// How a buffer's object is encoded: dead letters are always plain JSON lines.
+    fn encoding(&self, dead_letter: bool) -> Encoding {
+        if dead_letter {
+            return Encoding::Lines(Compression::None);
         }
-        let schema = self
-            .schema
-            .clone()
-            .expect("parquet sinks are validated to have a schema");
-        write_parquet(
-            &self.store,
-            path,
-            schema,
-            &buffer.batches,
-            self.spec.parquet_properties(),
-        )
-        .await
-        .map_err(|e| e.to_string())
+        match self.spec.format {
+            Format::Jsonl => Encoding::Lines(self.spec.compression),
+            Format::Parquet => Encoding::Parquet(
+                self.schema
+                    .clone()
+                    .expect("parquet sinks are validated to have a schema"),
+                Box::new(self.spec.parquet_properties()),
+            ),
+        }
+    }
+}
+
+/// A finished object write.
+struct Written {
+    id: u64,
+    dead_letter: bool,
+    /// Flushed because the memory budget was reached.
+    budget: bool,
+    records: usize,
+    buffered: usize,
+    /// The object's path and encoded size.
+    result: Result<(Path, usize), SinkError>,
+}
+
+enum Encoding {
+    Lines(Compression),
+    Parquet(SchemaRef, Box<WriterProperties>),
+}
+
+/// One object to write, with everything it needs, so it runs beside the writer loop.
+struct WriteJob {
+    pipeline: String,
+    store: Arc<dyn ObjectStore>,
+    path: Path,
+    encoding: Encoding,
+    buffer: Buffer,
+}
+
+impl WriteJob {
+    /// Writes the object, retrying with backoff.
+    async fn run(self) -> Result<(Path, usize), SinkError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.write().await {
+                Ok(n) => return Ok((self.path, n)),
+                Err(reason) if attempt >= ATTEMPTS => {
+                    return Err(SinkError::Write {
+                        key: self.path.to_string(),
+                        reason,
+                    });
+                }
+                Err(reason) => {
+                    tracing::warn!(pipeline = %self.pipeline, object = %self.path, attempt, %reason, "write failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+                }
+            }
+        }
+    }
+
+    async fn write(&self) -> Result<usize, String> {
+        let (store, path, buffer) = (&self.store, &self.path, &self.buffer);
+        match &self.encoding {
+            Encoding::Lines(compression) => {
+                write_lines(store, path, buffer.lines.clone(), *compression)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            Encoding::Parquet(schema, props) => write_parquet(
+                store,
+                path,
+                schema.clone(),
+                &buffer.batches,
+                (**props).clone(),
+            )
+            .await
+            .map_err(|e| e.to_string()),
+        }
     }
 }

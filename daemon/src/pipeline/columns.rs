@@ -5,7 +5,8 @@
 use arrow_array::RecordBatch;
 use arrow_json::reader::Decoder as JsonDecoder;
 use arrow_schema::SchemaRef;
-use serde_json::Value;
+
+use crate::schema::record_json::Value;
 
 pub struct Columns {
     schema: SchemaRef,
@@ -106,7 +107,7 @@ mod tests {
     use std::sync::Arc;
 
     use arrow_schema::{DataType, Field, Schema};
-    use serde_json::json;
+    use sonic_rs::json;
 
     use super::*;
 

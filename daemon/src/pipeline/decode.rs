@@ -7,14 +7,15 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::TimeZone;
-use serde_json::Value;
 
 use super::columns::Columns;
 use crate::config::{ErrorAction, Format, OnErrorConfig};
 use crate::record::Batch;
 use crate::schema::Schema;
+use crate::schema::record_json::{self, Value};
+use crate::sink::fields::{Fields, Scalar};
 use crate::sink::spec::SinkSpec;
-use crate::sink::template::{RenderInput, lookup};
+use crate::sink::template::RenderInput;
 use crate::sink::{DeadLetter, ErrorKind, Group, GroupData, PrefixedRows, Routed};
 use crate::transform::{Chain, Next, in_position_order};
 
@@ -198,8 +199,7 @@ impl Decoder {
         if let Some(frames) = self.schema.as_ref().and_then(|s| s.frames.as_ref()) {
             bytes = frames.body(bytes)?;
         }
-        let value: Value =
-            serde_json::from_slice(bytes).map_err(|e| (ErrorKind::InvalidJson, e.to_string()))?;
+        let value = record_json::parse(bytes).map_err(|e| (ErrorKind::InvalidJson, e))?;
         if let Some(schema) = &self.schema {
             schema
                 .validate(&value)
@@ -271,7 +271,7 @@ impl Decoder {
 
     pub(super) fn record_time(
         &self,
-        value: &Value,
+        value: &dyn Fields,
         arrival_ms: i64,
     ) -> Result<chrono::DateTime<chrono_tz::Tz>, String> {
         let tz = self.sink.timezone;
@@ -282,8 +282,8 @@ impl Decoder {
                 .expect("arrival time in range"));
         };
         let field = || path.join(".");
-        match lookup(value, path) {
-            Some(Value::String(s)) => chrono::DateTime::parse_from_rfc3339(s)
+        match value.scalar(path) {
+            Some(Scalar::Str(s)) => chrono::DateTime::parse_from_rfc3339(s)
                 .map(|t| t.with_timezone(&tz))
                 .map_err(|_| {
                     format!(
@@ -291,7 +291,7 @@ impl Decoder {
                         field()
                     )
                 }),
-            Some(Value::Number(n)) => n
+            Some(Scalar::Number(n)) => n
                 .as_i64()
                 .and_then(|ms| tz.timestamp_millis_opt(ms).single())
                 .ok_or_else(|| format!("event time `{}` = {n} is not epoch milliseconds", field())),

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use apache_avro::Schema as Avro;
 use apache_avro::schema::{RecordSchema, UnionSchema};
 use arrow_schema::{DataType, Field, Fields, Schema, TimeUnit};
-use serde_json::Value;
+use sonic_rs::{JsonContainerTrait, JsonValueTrait};
+
+use super::record_json::{Value, member};
 
 pub fn to_arrow(schema: &Avro) -> Result<Schema, String> {
     match schema {
@@ -88,113 +90,113 @@ fn check(schema: &Avro, v: &Value, path: &mut String) -> Result<(), String> {
         let at = if path.is_empty() { "record" } else { path };
         Err(format!("{at}: expected {expected}, got {}", kind(v)))
     };
-    match (schema, v) {
-        (Avro::Union(u), Value::Null) if non_null(u).is_some() => Ok(()),
-        (Avro::Union(u), _) => match non_null(u) {
+    let timestamp = matches!(
+        schema,
+        Avro::TimestampMillis
+            | Avro::TimestampMicros
+            | Avro::LocalTimestampMillis
+            | Avro::LocalTimestampMicros
+    );
+    match schema {
+        Avro::Union(u) => match non_null(u) {
+            Some(_) if v.is_null() => Ok(()),
             Some(inner) => check(inner, v, path),
             None => fail("a supported union", path),
         },
-        (Avro::Null, Value::Null) | (Avro::Boolean, Value::Bool(_)) => Ok(()),
-        (Avro::Int | Avro::Date, Value::Number(n))
-            if n.as_i64().is_some_and(|n| i32::try_from(n).is_ok()) =>
-        {
-            Ok(())
+        Avro::Null if v.is_null() => Ok(()),
+        Avro::Boolean if v.is_boolean() => Ok(()),
+        Avro::Int | Avro::Date if v.as_i64().is_some_and(|n| i32::try_from(n).is_ok()) => Ok(()),
+        Avro::Long if v.as_i64().is_some() => Ok(()),
+        Avro::Float | Avro::Double if v.is_number() => Ok(()),
+        Avro::String | Avro::Uuid | Avro::Date if v.is_str() => Ok(()),
+        _ if timestamp && v.as_i64().is_some() => Ok(()),
+        _ if timestamp && v.is_str() => {
+            let s = v.as_str().unwrap_or_default();
+            chrono::DateTime::parse_from_rfc3339(s)
+                .map(|_| ())
+                .map_err(|_| format!("{path}: `{s}` is not an RFC 3339 timestamp"))
         }
-        (Avro::Long, Value::Number(n)) if n.is_i64() => Ok(()),
-        (Avro::Float | Avro::Double, Value::Number(_)) => Ok(()),
-        (Avro::String | Avro::Uuid | Avro::Date, Value::String(_)) => Ok(()),
-        (
-            Avro::TimestampMillis
-            | Avro::TimestampMicros
-            | Avro::LocalTimestampMillis
-            | Avro::LocalTimestampMicros,
-            Value::Number(n),
-        ) if n.is_i64() => Ok(()),
-        (
-            Avro::TimestampMillis
-            | Avro::TimestampMicros
-            | Avro::LocalTimestampMillis
-            | Avro::LocalTimestampMicros,
-            Value::String(s),
-        ) => chrono::DateTime::parse_from_rfc3339(s)
-            .map(|_| ())
-            .map_err(|_| format!("{path}: `{s}` is not an RFC 3339 timestamp")),
-        (Avro::Enum(e), Value::String(s)) if e.symbols.contains(s) => Ok(()),
-        (Avro::Enum(e), Value::String(s)) => Err(format!(
-            "{path}: `{s}` is not one of the symbols {:?}",
-            e.symbols
-        )),
-        (Avro::Enum(e), _) => fail(&format!("one of {:?}", e.symbols), path),
-        (Avro::Array(a), Value::Array(items)) => {
+        Avro::Enum(e) => match v.as_str() {
+            Some(s) if e.symbols.iter().any(|x| x == s) => Ok(()),
+            Some(s) => Err(format!(
+                "{path}: `{s}` is not one of the symbols {:?}",
+                e.symbols
+            )),
+            None => fail(&format!("one of {:?}", e.symbols), path),
+        },
+        Avro::Array(a) if v.is_array() => {
             let len = path.len();
-            for (i, item) in items.iter().enumerate() {
+            for (i, item) in v.as_array().into_iter().flat_map(|x| x.iter()).enumerate() {
                 path.push_str(&format!("[{i}]"));
                 check(&a.items, item, path)?;
                 path.truncate(len);
             }
             Ok(())
         }
-        (Avro::Map(m), Value::Object(o)) => {
+        Avro::Map(m) if v.is_object() => {
             let len = path.len();
-            for (k, item) in o {
+            for (k, item) in v.as_object().into_iter().flat_map(|o| o.iter()) {
                 path.push_str(&format!(".{k}"));
                 check(&m.types, item, path)?;
                 path.truncate(len);
             }
             Ok(())
         }
-        (Avro::Record(r), Value::Object(o)) => {
-            if let Some(extra) = o.keys().find(|k| !r.lookup.contains_key(*k)) {
-                return Err(format!(
-                    "{}{extra}: field is not in the schema",
-                    if path.is_empty() {
-                        String::new()
-                    } else {
-                        format!("{path}.")
-                    }
-                ));
-            }
-            let len = path.len();
-            for f in &r.fields {
-                if !path.is_empty() {
-                    path.push('.');
-                }
-                path.push_str(&f.name);
-                match o.get(&f.name) {
-                    Some(item) => check(&f.schema, item, path)?,
-                    None if f.default.is_some()
-                        || matches!(&f.schema, Avro::Union(u) if non_null(u).is_some()) => {}
-                    None => return Err(format!("{path}: required field is missing")),
-                }
-                path.truncate(len);
-            }
-            Ok(())
-        }
-        (Avro::Boolean, _) => fail("a boolean", path),
-        (Avro::Int | Avro::Date, _) => fail("a 32-bit integer", path),
-        (Avro::Long, _) => fail("a 64-bit integer", path),
-        (Avro::Float | Avro::Double, _) => fail("a number", path),
-        (Avro::Array(_), _) => fail("an array", path),
-        (Avro::Map(_) | Avro::Record(_), _) => fail("an object", path),
+        Avro::Record(r) if v.is_object() => check_record(r, v, path),
+        Avro::Boolean => fail("a boolean", path),
+        Avro::Int | Avro::Date => fail("a 32-bit integer", path),
+        Avro::Long => fail("a 64-bit integer", path),
+        Avro::Float | Avro::Double => fail("a number", path),
+        Avro::Array(_) => fail("an array", path),
+        Avro::Map(_) | Avro::Record(_) => fail("an object", path),
         _ => fail("a string", path),
     }
 }
 
+fn check_record(r: &RecordSchema, v: &Value, path: &mut String) -> Result<(), String> {
+    let o = v.as_object().expect("checked to be an object");
+    if let Some((extra, _)) = o.iter().find(|(k, _)| !r.lookup.contains_key(*k)) {
+        return Err(format!(
+            "{}{extra}: field is not in the schema",
+            if path.is_empty() {
+                String::new()
+            } else {
+                format!("{path}.")
+            }
+        ));
+    }
+    let len = path.len();
+    for f in &r.fields {
+        if !path.is_empty() {
+            path.push('.');
+        }
+        path.push_str(&f.name);
+        match member(o, &f.name) {
+            Some(item) => check(&f.schema, item, path)?,
+            None if f.default.is_some()
+                || matches!(&f.schema, Avro::Union(u) if non_null(u).is_some()) => {}
+            None => return Err(format!("{path}: required field is missing")),
+        }
+        path.truncate(len);
+    }
+    Ok(())
+}
+
 fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
+    match v.get_type() {
+        sonic_rs::JsonType::Null => "null",
+        sonic_rs::JsonType::Boolean => "a boolean",
+        sonic_rs::JsonType::Number => "a number",
+        sonic_rs::JsonType::String => "a string",
+        sonic_rs::JsonType::Array => "an array",
+        sonic_rs::JsonType::Object => "an object",
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use sonic_rs::json;
 
     const SCHEMA: &str = r#"{"type": "record", "name": "Click", "fields": [
         {"name": "id", "type": "string"},

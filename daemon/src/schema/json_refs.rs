@@ -123,10 +123,10 @@ mod tests {
             .map(|f| f.name().clone())
             .collect();
         assert_eq!(names, ["id", "customer", "ship_to"]);
-        let ok = serde_json::json!({"id": 1, "customer": {"name": "a", "address": {"city": "b"}},
+        let ok = sonic_rs::json!({"id": 1, "customer": {"name": "a", "address": {"city": "b"}},
                                     "ship_to": {"city": "c"}});
         assert!(schema.validate(&ok).is_ok());
-        let bad = serde_json::json!({"id": 1, "customer": {"address": {"city": 5}}});
+        let bad = sonic_rs::json!({"id": 1, "customer": {"address": {"city": 5}}});
         assert!(schema.validate(&bad).is_err());
         let dangling = Version {
             text: r#"{"type": "object", "properties": {"x": {"$ref": "nope.json"}}}"#.into(),

@@ -12,6 +12,7 @@ mod json_refs;
 mod json_schema;
 pub mod proto_print;
 pub mod protobuf;
+pub mod record_json;
 mod registry;
 pub mod remote;
 mod resolve;
@@ -46,7 +47,7 @@ pub struct Schema {
 }
 
 enum Validator {
-    Json(Box<jsonschema::Validator>),
+    Json(Box<jsonschema::Validator<record_json::SonicJson>>),
     Avro(apache_avro::Schema),
     /// Binary records are checked by their decoder.
     Binary,
@@ -54,7 +55,7 @@ enum Validator {
 
 impl Schema {
     /// Checks one parsed record; the error is the first reason it does not match.
-    pub fn validate(&self, record: &Value) -> Result<(), String> {
+    pub fn validate(&self, record: &record_json::Value) -> Result<(), String> {
         match &self.validator {
             Validator::Json(v) => v.validate(record).map_err(|e| {
                 let at = e.instance_path().to_string();
@@ -75,7 +76,7 @@ impl Schema {
         doc: &Value,
     ) -> Result<Self, String> {
         let arrow = Arc::new(json_schema::to_arrow(doc)?);
-        let validator = jsonschema::options()
+        let validator = jsonschema::options_for::<record_json::SonicJson>()
             .should_validate_formats(true)
             .build(doc)
             .map_err(|e| format!("invalid JSON Schema: {e}"))?;

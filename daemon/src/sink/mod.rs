@@ -4,6 +4,7 @@
 mod buffers;
 mod dead_letter;
 mod encode;
+pub mod fields;
 pub mod ledger;
 mod replay;
 mod rows;

@@ -7,7 +7,8 @@ use std::fmt::Write;
 use chrono::DateTime;
 use chrono::format::{Item, StrftimeItems};
 use chrono_tz::Tz;
-use serde_json::Value;
+
+use super::fields::{Fields, Scalar};
 
 /// Where a template is used; decides which namespaces are allowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,7 +36,7 @@ pub struct Template {
 /// What a record offers to a template.
 pub struct RenderInput<'a> {
     pub time: DateTime<Tz>,
-    pub record: Option<&'a Value>,
+    pub record: Option<&'a dyn Fields>,
     /// Partition keys set by transforms, packed (name, value) pairs.
     pub partition_keys: &'a [u8],
     pub error_type: Option<&'a str>,
@@ -108,9 +109,9 @@ impl Template {
                 Part::Field(path) => {
                     let value = input
                         .record
-                        .and_then(|r| lookup(r, path))
+                        .and_then(|r| r.scalar(path))
                         .ok_or_else(|| format!("field `{}` is missing", path.join(".")))?;
-                    push_key_value(out, value, path)?;
+                    push_key_value(out, &value, path)?;
                 }
                 Part::Partition(name) => {
                     let value = crate::record::find_packed(input.partition_keys, name)
@@ -200,19 +201,13 @@ fn compile_time(pattern: &str) -> Result<Vec<Item<'static>>, String> {
     Ok(items)
 }
 
-/// Follows a dotted path through nested objects.
-pub fn lookup<'v>(record: &'v Value, path: &[String]) -> Option<&'v Value> {
-    path.iter()
-        .try_fold(record, |v, key| v.as_object()?.get(key))
-}
-
 /// A partition value must be a scalar; `/` is replaced so it cannot add folders.
-fn push_key_value(out: &mut String, value: &Value, path: &[String]) -> Result<(), String> {
+fn push_key_value(out: &mut String, value: &Scalar<'_>, path: &[String]) -> Result<(), String> {
     let start = out.len();
     match value {
-        Value::String(s) if !s.is_empty() => out.push_str(s),
-        Value::Number(n) => write!(out, "{n}").expect("writing to a String cannot fail"),
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Scalar::Str(s) if !s.is_empty() => out.push_str(s),
+        Scalar::Number(n) => write!(out, "{n}").expect("writing to a String cannot fail"),
+        Scalar::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         _ => {
             return Err(format!(
                 "field `{}` must be a non-empty string, number or boolean to name a prefix",
@@ -238,7 +233,7 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
 
-    fn render(t: &str, record: &Value) -> Result<String, String> {
+    fn render(t: &str, record: &serde_json::Value) -> Result<String, String> {
         let tpl = Template::compile(t, TemplateKind::Data)?;
         let time = chrono_tz::UTC
             .with_ymd_and_hms(2026, 3, 7, 9, 5, 0)

@@ -17,8 +17,15 @@ use crate::source::SourceError;
 use crate::state::{StateError, StateStore};
 use crate::transform::{Chain, CompileCache};
 
-/// Batches in flight between stages; with the buffer budget this bounds memory.
+/// Batches waiting between the source and the decode stage, and between the decode stage
+/// and the writer; the memory budget keeps room for them.
 const CHANNEL_DEPTH: usize = 2;
+const ROUTED_DEPTH: usize = 1;
+
+/// Batches decoded at once.
+fn decode_workers() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8))
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
@@ -81,11 +88,12 @@ pub async fn run_pipeline(
         state,
         positions.clone(),
     )
-    .map_err(|e| failed(e.into()))?;
+    .map_err(|e| failed(e.into()))?
+    .with_batches_in_flight(CHANNEL_DEPTH + decode_workers() + ROUTED_DEPTH + 1);
 
     let source_stop = shutdown.child_token();
     let (batch_tx, batch_rx) = mpsc::channel::<Batch>(CHANNEL_DEPTH);
-    let (routed_tx, mut routed_rx) = mpsc::channel::<(Routed, Option<StopAt>)>(1);
+    let (routed_tx, mut routed_rx) = mpsc::channel::<(Routed, Option<StopAt>)>(ROUTED_DEPTH);
     let source = tokio::spawn(
         spec.source
             .clone()
@@ -162,7 +170,7 @@ async fn decode_in_order(
     batches: mpsc::Receiver<Batch>,
     routed: mpsc::Sender<(Routed, Option<StopAt>)>,
 ) -> Result<(), PipelineError> {
-    let workers = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8));
+    let workers = decode_workers();
     let mut decoded = tokio_stream::wrappers::ReceiverStream::new(batches)
         .map(|batch| {
             let decoder = decoder.clone();

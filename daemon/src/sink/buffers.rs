@@ -303,6 +303,15 @@ pub struct Routed {
     pub dead_letters: Vec<Group>,
 }
 
+impl Routed {
+    /// The memory its records take.
+    pub fn memory_size(&self) -> usize {
+        let rows = self.rows.as_ref().map_or(0, |r| arrow_bytes(&r.batch));
+        let groups = self.data.iter().chain(&self.dead_letters);
+        rows + groups.map(|g| g.data.memory_size()).sum::<usize>()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

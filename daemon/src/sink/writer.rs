@@ -65,6 +65,10 @@ pub struct SinkWriter {
     last_release: Instant,
     /// Objects being written.
     writes: JoinSet<Written>,
+    /// Batches that can be in flight between the source and this writer.
+    batches_in_flight: usize,
+    /// Recent memory of one decoded batch (a moving average).
+    batch_bytes: f64,
     pub stats: SinkStats,
 }
 
@@ -105,12 +109,36 @@ impl SinkWriter {
             ratio,
             last_release: Instant::now(),
             writes: JoinSet::new(),
+            batches_in_flight: 0,
+            batch_bytes: 0.0,
             stats: SinkStats::default(),
         })
     }
 
+    /// How many batches the stages before the writer can hold at once; the memory budget
+    /// keeps room for them.
+    pub fn with_batches_in_flight(mut self, batches: usize) -> Self {
+        self.batches_in_flight = batches;
+        self
+    }
+
+    /// What buffers may hold: the memory budget less the batches in flight between the
+    /// stages (each counted twice: its records as read and as decoded), so the budget
+    /// bounds all the data the pipeline holds. At least half the budget stays for buffers.
+    fn buffer_budget(&self) -> u64 {
+        let budget = self.spec.buffer.memory_budget.0;
+        let in_flight = (2 * self.batches_in_flight) as f64 * self.batch_bytes;
+        budget.saturating_sub(in_flight as u64).max(budget / 2)
+    }
+
     /// Takes one routed batch; flushes what became full and keeps within the budget.
     pub async fn accept(&mut self, routed: Routed) -> Result<(), SinkError> {
+        let size = routed.memory_size() as f64;
+        self.batch_bytes = if self.batch_bytes == 0.0 {
+            size
+        } else {
+            0.8 * self.batch_bytes + 0.2 * size
+        };
         let mut touched = Vec::with_capacity(routed.data.len() + routed.dead_letters.len());
         let split = routed.rows.map(|rows| rows.split()).unwrap_or_default();
         let data = split.into_iter().chain(routed.data).map(|g| (g, false));
@@ -153,7 +181,8 @@ impl SinkWriter {
         }
         // Buffers being written count until their objects are durable; this is where
         // the source slows down.
-        while self.buffers.total_bytes() as u64 > limits.memory_budget.0 {
+        let budget = self.buffer_budget();
+        while self.buffers.total_bytes() as u64 > budget {
             match self.buffers.largest(|k| !self.replay.holds(k)) {
                 Some(key) => {
                     tracing::debug!(pipeline = %self.pipeline, prefix = %key.prefix, "memory budget reached; flushing the largest buffer");

@@ -40,6 +40,23 @@ fn main() {
     }
     let per = |t: Instant| t.elapsed().as_nanos() as f64 / n as f64;
 
+    let doc: serde_json::Value = serde_json::from_str(&version.json_text().unwrap()).unwrap();
+    let serde_validator = jsonschema::options()
+        .should_validate_formats(true)
+        .build(&doc)
+        .unwrap();
+    let serde_values: Vec<serde_json::Value> = lines
+        .iter()
+        .map(|r| serde_json::from_slice(&raw[r.clone()]).unwrap())
+        .collect();
+    let t = Instant::now();
+    assert!(serde_values.iter().all(|v| serde_validator.is_valid(v)));
+    println!(
+        "validate serde_json::Value (reference)     {:>6.0} ns/record",
+        per(t)
+    );
+    drop(serde_values);
+
     let t = Instant::now();
     for chunk in lines.chunks(4096) {
         let v: Vec<serde_json::Value> = chunk
@@ -63,6 +80,12 @@ fn main() {
         per(t)
     );
 
+    let t = Instant::now();
+    assert!(values.iter().all(|v| schema.validate(v).is_ok()));
+    println!(
+        "validate (JSON Schema)                     {:>6.0} ns/record",
+        per(t)
+    );
     let t = Instant::now();
     assert!(values.iter().all(|v| schema.validate(v).is_ok()));
     println!(

@@ -57,6 +57,8 @@ impl Schema {
     /// Checks one parsed record; the error is the first reason it does not match.
     pub fn validate(&self, record: &record_json::Value) -> Result<(), String> {
         match &self.validator {
+            // The quick check first; the error is worked out only for a bad record.
+            Validator::Json(v) if v.is_valid(record) => Ok(()),
             Validator::Json(v) => v.validate(record).map_err(|e| {
                 let at = e.instance_path().to_string();
                 if at.is_empty() {

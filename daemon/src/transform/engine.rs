@@ -40,6 +40,10 @@ pub fn engine() -> &'static Engine {
             .epoch_interruption(true)
             .concurrency_support(false)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        // `WEIR_WASM_PERFMAP=1`: plugin functions appear by name in `perf report`.
+        if std::env::var_os("WEIR_WASM_PERFMAP").is_some() {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let engine = Engine::new(&config).expect("the engine configuration is valid");
         let weak = engine.weak();
         std::thread::Builder::new()

@@ -24,12 +24,19 @@ PATH="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$PA
 command -v pyenv >/dev/null && pyenv rehash || true
 export PATH
 
+# A one-shot build: incremental state would only take disk. The native plugin tests
+# share the workspace's target folder, so common crates build once.
+export CARGO_INCREMENTAL=0
+df -h . | awk 'NR == 2 { print "==> disk: " $4 " free before the build" }'
+
 echo "==> cargo test"
 log=$(mktemp)
 status=0
 cargo test --workspace --locked --no-fail-fast "$@" 2>&1 | tee "$log" || status=1
 echo "==> cargo test (example plugins, natively)"
-cargo test --locked --no-fail-fast --manifest-path plugins/examples/Cargo.toml "$@" 2>&1 | tee -a "$log" || status=1
+CARGO_TARGET_DIR="$PWD/target" cargo test --locked --no-fail-fast \
+  --manifest-path plugins/examples/Cargo.toml "$@" 2>&1 | tee -a "$log" || status=1
+df -h . | awk 'NR == 2 { print "==> disk: " $4 " free after the tests" }'
 
 # Fuzzing: each decoder target for a bounded time on stable Rust (RUSTC_BOOTSTRAP lets
 # cargo-fuzz pass its -Z flags; no sanitizer, since the decoders are safe Rust and a

@@ -124,3 +124,27 @@ fn validate_runs_the_plugins_init() {
     );
     assert!(stderr.contains(&want), "{stderr}");
 }
+
+#[test]
+fn a_plugin_built_for_an_older_interface_is_refused_with_what_to_do() {
+    let plugins = build_plugins();
+    let tmp = tempfile::tempdir().unwrap();
+    let sample = tmp.path().join("sample.jsonl");
+    std::fs::write(&sample, "{\"id\":1}\n").unwrap();
+    let out = weir()
+        .args(["plugin", "run"])
+        .arg(plugins.join("legacy.wasm"))
+        .arg("--input")
+        .arg(&sample)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "plugin `legacy`: built for the plugin interface weir:transform@0.1.0, but this Weir \
+             speaks weir:transform@0.2.0: rebuild the plugin against this release's weir-plugin SDK"
+        ),
+        "{stderr}"
+    );
+}

@@ -5,4 +5,4 @@ wasmtime::component::bindgen!({
     world: "transform",
 });
 
-pub use weir::transform::types::Level;
+pub use weir::transform::types::{Batch, Level};

@@ -1,7 +1,8 @@
 //! The transform chain: each step's output is the next step's input. Records a step
 //! fails are set aside with the step's name and reason.
 
-use super::convert::{Builder, OwnedRecord, StepInput, from_wit, is_identity, to_wit};
+use super::builder::{Builder, OwnedRecord, StepInput};
+use super::convert::{from_wit, is_identity, to_wit};
 use super::plugin::Plugin;
 use crate::record::Batch;
 
@@ -23,7 +24,7 @@ impl Chain {
         let mut failed: Vec<(OwnedRecord, String)> = Vec::new();
         for step in &self.steps {
             let (wit, positions, keys, key_offsets) = to_wit(parts);
-            let n = wit.timestamps.len();
+            let n = wit.len();
             let outcome = step.run(&wit);
             if outcome.failed.is_empty()
                 && outcome.pieces.len() == 1

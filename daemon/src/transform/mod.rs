@@ -7,10 +7,13 @@
 //!   the memory limiter, the rate-limited log.
 //! - `plugin`: a loaded plugin, its instance pool, and fault handling (a trap, a
 //!   timeout or running out of memory re-instantiates and bisects the batch).
-//! - `convert`: checks a plugin's output and turns it back into a host batch.
+//! - `convert`: a step's input as the plugin receives it (values shared, fetched on
+//!   demand), and the checks on a plugin's output.
+//! - `builder`: turns a step's output back into a host batch.
 //! - `chain`: the configured steps, applied in order.
 
 mod bindings;
+mod builder;
 mod chain;
 mod convert;
 mod engine;

@@ -8,11 +8,12 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use wasmtime::component::{HasSelf, Linker};
+use wasmtime::StoreContextMut;
+use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Store, Trap};
 
-use super::bindings::{Batch, Output, Transform, TransformPre};
-use super::convert;
+use super::bindings::{Output, Transform, TransformPre, weir::transform as wit};
+use super::convert::{self, HostBatch};
 use super::engine::{CompileCache, EPOCH_TICK, Origin, engine};
 use super::state::{PluginLog, State};
 
@@ -118,12 +119,14 @@ impl Plugin {
         tracing::info!(pipeline, plugin = %spec.name, elapsed = ?started.elapsed(), "{how}");
         let mut linker = Linker::new(engine());
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
-            .and_then(|_| Transform::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s))
+            .and_then(|_| wit::types::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s))
+            .and_then(|_| wit::host::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s))
+            .and_then(|_| add_input_values(&mut linker))
             .map_err(|e| load_err(format!("{e:#}")))?;
         let pre = linker
             .instantiate_pre(&component)
             .and_then(TransformPre::new)
-            .map_err(|e| load_err(format!("not a Weir transform plugin: {e:#}")))?;
+            .map_err(|e| load_err(interface_mismatch(&component, e)))?;
         let plugin = Self {
             log: Arc::new(PluginLog::new(pipeline, &spec.name)),
             spec,
@@ -174,9 +177,9 @@ impl Plugin {
     }
 
     /// Runs one batch, isolating the records that make the plugin fail.
-    pub fn run(&self, input: &Batch) -> Outcome {
+    pub fn run(&self, input: &HostBatch) -> Outcome {
         let mut outcome = Outcome::default();
-        let n = input.timestamps.len();
+        let n = input.len();
         if n > 0 {
             self.run_range(input, 0..n, &mut outcome);
         }
@@ -184,9 +187,9 @@ impl Plugin {
         outcome
     }
 
-    fn run_range(&self, input: &Batch, range: Range<usize>, outcome: &mut Outcome) {
+    fn run_range(&self, input: &HostBatch, range: Range<usize>, outcome: &mut Outcome) {
         let sub;
-        let batch = if range.len() == input.timestamps.len() {
+        let batch = if range.len() == input.len() {
             input
         } else {
             sub = convert::slice(input, range.clone());
@@ -218,14 +221,17 @@ impl Plugin {
     }
 
     /// One call on a pooled instance. A failed instance is dropped, not reused.
-    fn call(&self, batch: &Batch) -> Result<Output, String> {
+    fn call(&self, batch: &HostBatch) -> Result<Output, String> {
         let pooled = self.pool.lock().expect("pool lock").pop();
         let mut inst = match pooled {
             Some(i) => i,
             None => self.instantiate().map_err(|e| e.to_string())?,
         };
         inst.store.set_epoch_deadline(self.deadline_ticks());
-        match inst.api.call_process(&mut inst.store, batch) {
+        inst.store.data_mut().values = Some(batch.values.clone());
+        let result = inst.api.call_process(&mut inst.store, &batch.meta);
+        inst.store.data_mut().values = None;
+        match result {
             Ok(out) => {
                 self.pool.lock().expect("pool lock").push(inst);
                 Ok(out)
@@ -257,5 +263,41 @@ impl Plugin {
             reason.push_str(&format!("; the plugin logged: {said}"));
         }
         reason
+    }
+}
+
+/// `input.values`: the current batch's values, lowered into the plugin's memory
+/// straight from the host's buffer (a generated binding would return an owned copy).
+fn add_input_values(linker: &mut Linker<State>) -> wasmtime::Result<()> {
+    linker.instance(INPUT_INTERFACE)?.func_wrap(
+        "values",
+        |store: StoreContextMut<'_, State>, (): ()| {
+            Ok((store.data().values.clone().unwrap_or_default(),))
+        },
+    )
+}
+
+const INPUT_INTERFACE: &str = "weir:transform/input@0.2.0";
+
+/// Why a component does not fit: most often, it was built for another version of
+/// the interface.
+fn interface_mismatch(component: &Component, e: wasmtime::Error) -> String {
+    let ty = component.component_type();
+    let engine = engine();
+    let names = ty
+        .imports(engine)
+        .map(|(name, _)| name)
+        .chain(ty.exports(engine).map(|(name, _)| name));
+    let other = names
+        .filter_map(|n| n.strip_prefix("weir:transform/"))
+        .filter_map(|n| n.split_once('@').map(|(_, v)| v))
+        .find(|v| Some(*v) != INPUT_INTERFACE.split_once('@').map(|(_, v)| v));
+    match other {
+        Some(version) => format!(
+            "built for the plugin interface weir:transform@{version}, but this Weir \
+             speaks {}: rebuild the plugin against this release's weir-plugin SDK",
+            INPUT_INTERFACE.replace("/input", "")
+        ),
+        None => format!("not a Weir transform plugin: {e:#}"),
     }
 }

@@ -20,6 +20,8 @@ pub struct State {
     log: Arc<PluginLog>,
     /// The last line the plugin logged at error level (the SDK logs panics there).
     pub last_error: Option<String>,
+    /// The values of the batch in a `process` call, for `input.values`.
+    pub values: Option<std::sync::Arc<Vec<u8>>>,
 }
 
 impl State {
@@ -55,6 +57,7 @@ impl State {
             },
             log,
             last_error: None,
+            values: None,
         })
     }
 }

@@ -1,6 +1,8 @@
 //! The flat batch layout of the Weir interface and the loop that runs a
 //! [`Transform`] over it. Native tests and WebAssembly use this same loop.
 
+use std::cell::OnceCell;
+
 use crate::record::Kind;
 use crate::{Output, Record, Transform};
 
@@ -45,15 +47,106 @@ impl FlatBatch {
         self.header_offsets.push(self.headers.len() as u32);
     }
 
-    /// Record `i`, borrowed.
+    /// Record `i`'s value.
+    pub fn value(&self, i: usize) -> &[u8] {
+        &self.values[span(&self.value_offsets, i)]
+    }
+
+    /// The batch as a plugin reads it, values included.
+    pub fn input(&self) -> Input<'_> {
+        Input {
+            values: Values {
+                present: &self.values,
+                fetched: OnceCell::new(),
+                fetch: None,
+            },
+            value_offsets: &self.value_offsets,
+            keys: &self.keys,
+            key_offsets: &self.key_offsets,
+            timestamps: &self.timestamps,
+            headers: &self.headers,
+            header_offsets: &self.header_offsets,
+        }
+    }
+}
+
+fn span(offsets: &[u32], i: usize) -> std::ops::Range<usize> {
+    offsets[i] as usize..offsets[i + 1] as usize
+}
+
+/// A batch as a plugin reads it. In WebAssembly its values stay with the host until
+/// the first record's value is read; then they are fetched, all at once.
+pub struct Input<'a> {
+    values: Values<'a>,
+    value_offsets: &'a [u32],
+    keys: &'a [u8],
+    key_offsets: &'a [u32],
+    timestamps: &'a [i64],
+    headers: &'a [u8],
+    header_offsets: &'a [u32],
+}
+
+/// The values of an input batch: present, or fetched on first use.
+pub(crate) struct Values<'a> {
+    present: &'a [u8],
+    fetched: OnceCell<Vec<u8>>,
+    fetch: Option<fn() -> Vec<u8>>,
+}
+
+impl Values<'_> {
+    pub(crate) fn get(&self) -> &[u8] {
+        match self.fetch {
+            None => self.present,
+            Some(fetch) => self.fetched.get_or_init(fetch),
+        }
+    }
+}
+
+impl<'a> Input<'a> {
+    /// An input whose values `fetch` returns when first needed. The other slices
+    /// are laid out as in [`FlatBatch`].
+    #[doc(hidden)]
+    pub fn lazy(
+        fetch: fn() -> Vec<u8>,
+        value_offsets: &'a [u32],
+        keys: &'a [u8],
+        key_offsets: &'a [u32],
+        timestamps: &'a [i64],
+        headers: &'a [u8],
+        header_offsets: &'a [u32],
+    ) -> Self {
+        Self {
+            values: Values {
+                present: &[],
+                fetched: OnceCell::new(),
+                fetch: Some(fetch),
+            },
+            value_offsets,
+            keys,
+            key_offsets,
+            timestamps,
+            headers,
+            header_offsets,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.timestamps.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.timestamps.is_empty()
+    }
+
+    /// Record `i`, borrowed. Its value is read on demand.
     pub fn record(&self, i: usize) -> Record<'_> {
-        let span = |o: &[u32]| o[i] as usize..o[i + 1] as usize;
-        let key = &self.keys[span(&self.key_offsets)];
+        let key = &self.keys[span(self.key_offsets, i)];
         Record {
-            value: &self.values[span(&self.value_offsets)],
+            values: &self.values,
+            value_span: (self.value_offsets[i], self.value_offsets[i + 1]),
             key: (!key.is_empty()).then_some(key),
             timestamp: self.timestamps[i],
-            headers: &self.headers[span(&self.header_offsets)],
+            headers: &self.headers[span(self.header_offsets, i)],
         }
     }
 }
@@ -70,7 +163,7 @@ pub struct FlatOutput {
 }
 
 /// Runs `plugin` over every record of `input`.
-pub fn process_batch<T: Transform>(plugin: &mut T, input: &FlatBatch) -> FlatOutput {
+pub fn process_batch<T: Transform>(plugin: &mut T, input: &Input<'_>) -> FlatOutput {
     let mut out = FlatOutput {
         records: FlatBatch::new(),
         ..Default::default()
@@ -107,7 +200,7 @@ fn emit(out: &mut FlatOutput, parent: usize, record: &Record<'_>, value: &[u8]) 
     out.changed.push(out.parents.len() as u32);
     out.parents.push(parent as u32);
     out.records
-        .push(value, record.key, record.timestamp, record.headers);
+        .push(value, record.key, record.timestamp, record.headers_packed());
 }
 
 /// Gives output records `first..` the partition keys `keys`. Offsets are created on
@@ -145,4 +238,66 @@ pub fn unpack(mut rest: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
         rest = &rest[at + 4 + vlen..];
         Some((name, value))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Config;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    static FETCHES: AtomicUsize = AtomicUsize::new(0);
+
+    fn fetch() -> Vec<u8> {
+        FETCHES.fetch_add(1, Ordering::SeqCst);
+        b"onetwo".to_vec()
+    }
+
+    /// Keeps records with a key; reads values only if told to.
+    struct ByKey {
+        read_values: bool,
+    }
+
+    impl Transform for ByKey {
+        fn init(_: &Config) -> Result<Self, String> {
+            Ok(ByKey { read_values: false })
+        }
+        fn process(&mut self, r: &Record<'_>) -> Result<Output, String> {
+            if self.read_values {
+                r.text()?;
+            }
+            Ok(if r.key.is_some() {
+                Output::keep()
+            } else {
+                Output::drop()
+            })
+        }
+    }
+
+    #[test]
+    fn values_are_fetched_once_and_only_when_read() {
+        let (offsets, keys, key_offsets) = ([0, 3, 6], *b"k", [0, 1, 1]);
+        let (timestamps, header_offsets) = ([1, 2], [0, 0, 0]);
+        let input = || {
+            Input::lazy(
+                fetch,
+                &offsets,
+                &keys,
+                &key_offsets,
+                &timestamps,
+                &[],
+                &header_offsets,
+            )
+        };
+        let mut plugin = ByKey { read_values: false };
+        let out = process_batch(&mut plugin, &input());
+        assert_eq!((out.parents, FETCHES.load(Ordering::SeqCst)), (vec![0], 0));
+
+        plugin.read_values = true;
+        let batch = input();
+        let out = process_batch(&mut plugin, &batch);
+        assert_eq!((out.parents, FETCHES.load(Ordering::SeqCst)), (vec![0], 1));
+        assert_eq!(batch.record(1).value(), b"two");
+        assert_eq!(FETCHES.load(Ordering::SeqCst), 1, "fetched once per batch");
+    }
 }

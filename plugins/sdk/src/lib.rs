@@ -71,11 +71,11 @@ macro_rules! export {
                     Ok(())
                 }
 
-                fn process(input: wit::Batch) -> wit::Output {
+                fn process(input: wit::InputBatch) -> wit::Output {
                     PLUGIN.with(|p| {
                         let mut p = p.borrow_mut();
                         let plugin = p.as_mut().expect("the host calls init before process");
-                        let input = $crate::__private::from_wit(input);
+                        let input = $crate::__private::from_wit(&input);
                         $crate::__private::to_wit($crate::flat::process_batch(plugin, &input))
                     })
                 }
@@ -102,19 +102,20 @@ pub mod __private {
         });
     }
 
-    use crate::flat::{FlatBatch, FlatOutput};
+    use crate::flat::{FlatOutput, Input};
     use bindings::weir::transform::types as wit;
 
-    pub fn from_wit(b: wit::Batch) -> FlatBatch {
-        FlatBatch {
-            values: b.values,
-            value_offsets: b.value_offsets,
-            keys: b.keys,
-            key_offsets: b.key_offsets,
-            timestamps: b.timestamps,
-            headers: b.headers,
-            header_offsets: b.header_offsets,
-        }
+    /// The call's input; its values are fetched from the host when first read.
+    pub fn from_wit(b: &wit::InputBatch) -> Input<'_> {
+        Input::lazy(
+            bindings::weir::transform::input::values,
+            &b.value_offsets,
+            &b.keys,
+            &b.key_offsets,
+            &b.timestamps,
+            &b.headers,
+            &b.header_offsets,
+        )
     }
 
     pub fn to_wit(o: FlatOutput) -> wit::Output {

@@ -3,30 +3,56 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::flat::Values;
+
 /// A record borrowed from the batch: no copy is made to call a plugin.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct Record<'a> {
-    pub value: &'a [u8],
+    pub(crate) values: &'a Values<'a>,
+    pub(crate) value_span: (u32, u32),
     pub key: Option<&'a [u8]>,
     /// Milliseconds since the Unix epoch.
     pub timestamp: i64,
     pub(crate) headers: &'a [u8],
 }
 
+impl std::fmt::Debug for Record<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Record")
+            .field("value", &String::from_utf8_lossy(self.value()))
+            .field("key", &self.key.map(String::from_utf8_lossy))
+            .field("timestamp", &self.timestamp)
+            .field("headers", &self.headers().count())
+            .finish()
+    }
+}
+
 impl<'a> Record<'a> {
+    /// The value's bytes. In WebAssembly the batch's values cross from the host on
+    /// the first call of any record's `value` (or `text`, `json`...): a plugin that
+    /// decides on keys, headers or timestamps alone never copies them.
+    pub fn value(&self) -> &'a [u8] {
+        let (start, end) = self.value_span;
+        &self.values.get()[start as usize..end as usize]
+    }
+
     /// The value as UTF-8 text.
     pub fn text(&self) -> Result<&'a str, String> {
-        std::str::from_utf8(self.value).map_err(|e| format!("value is not UTF-8: {e}"))
+        std::str::from_utf8(self.value()).map_err(|e| format!("value is not UTF-8: {e}"))
     }
 
     /// The value parsed as JSON into any deserializable type.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, String> {
-        serde_json::from_slice(self.value).map_err(|e| format!("value is not valid JSON: {e}"))
+        serde_json::from_slice(self.value()).map_err(|e| format!("value is not valid JSON: {e}"))
     }
 
     /// The value parsed as a JSON document.
     pub fn json_value(&self) -> Result<serde_json::Value, String> {
         self.json()
+    }
+
+    pub(crate) fn headers_packed(&self) -> &'a [u8] {
+        self.headers
     }
 
     /// The record's headers as (name, value) pairs.

@@ -62,7 +62,7 @@ impl<T: Transform> Harness<T> {
 
     /// Runs one batch and decodes the output as the host would.
     pub fn run_batch(&mut self, input: &FlatBatch) -> Outcome {
-        let out = process_batch(&mut self.plugin, input);
+        let out = process_batch(&mut self.plugin, &input.input());
         let mut changed = out.changed.iter().enumerate().peekable();
         let records = out
             .parents
@@ -70,8 +70,8 @@ impl<T: Transform> Harness<T> {
             .enumerate()
             .map(|(j, &parent)| {
                 let value = match changed.next_if(|(_, c)| **c as usize == j) {
-                    Some((k, _)) => out.records.record(k).value.to_vec(),
-                    None => input.record(parent as usize).value.to_vec(),
+                    Some((k, _)) => out.records.value(k).to_vec(),
+                    None => input.value(parent as usize).to_vec(),
                 };
                 let partitions = match out.partition_offsets.get(j..j + 2) {
                     Some(&[a, b]) => unpack(&out.partitions[a as usize..b as usize])
@@ -156,7 +156,7 @@ mod tests {
     fn kept_records_are_not_copied_back() {
         let mut batch = FlatBatch::new();
         batch.push(b"same", Some(b"k"), 7, &[]);
-        let out = process_batch(&mut Probe, &batch);
+        let out = process_batch(&mut Probe, &batch.input());
         assert_eq!(out.parents, vec![0]);
         assert!(out.changed.is_empty() && out.records.values.is_empty());
     }

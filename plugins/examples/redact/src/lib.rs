@@ -2,8 +2,12 @@
 //!
 //! Config: `fields` (comma-separated names, required), `mask` (default `***`),
 //! `keep_last` (characters to leave visible at the end, default 0).
+//!
+//! The record is scanned once, not parsed into a tree: everything but the masked
+//! values is copied through byte for byte, so key order, number formatting and
+//! spacing stay as they were.
 
-use serde_json::Value;
+use jiter::{Jiter, JiterResult, JsonError, JsonErrorType, Peek};
 use weir_plugin::{Config, Output, Record, Transform};
 
 pub struct Redact {
@@ -12,50 +16,110 @@ pub struct Redact {
     keep_last: usize,
 }
 
+/// Nesting deeper than this is refused rather than risking the plugin's stack.
+const MAX_DEPTH: usize = 128;
+
+/// A value to replace: its byte range in the record and the JSON text that replaces it.
+struct Cut {
+    start: usize,
+    end: usize,
+    text: String,
+}
+
 impl Redact {
-    /// Masks every matching field of a document, at any depth; true if any was.
-    pub fn redact(&self, value: &mut Value) -> bool {
-        match value {
-            Value::Object(map) => {
-                let mut changed = false;
-                for (k, v) in map.iter_mut() {
-                    if self.fields.iter().any(|f| f == k) && !v.is_null() {
-                        *v = Value::String(self.masked(v));
-                        changed = true;
-                    } else {
-                        changed |= self.redact(v);
-                    }
-                }
-                changed
-            }
-            Value::Array(items) => items
-                .iter_mut()
-                .fold(false, |changed, v| self.redact(v) | changed),
-            _ => false,
-        }
-    }
-
-    fn masked(&self, v: &Value) -> String {
-        let text = match v {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
-        let chars: Vec<char> = text.chars().collect();
-        let keep = self.keep_last.min(chars.len());
-        let tail: String = chars[chars.len() - keep..].iter().collect();
-        format!("{}{tail}", self.mask)
-    }
-
-    /// The whole transform on raw bytes: what the plugin does for one record.
+    /// The whole transform on raw bytes: the redacted record, or `None` if no field
+    /// matched (the record goes on unchanged).
     pub fn apply(&self, value: &[u8]) -> Result<Option<Vec<u8>>, String> {
-        let mut doc: Value =
-            serde_json::from_slice(value).map_err(|e| format!("value is not valid JSON: {e}"))?;
-        if !self.redact(&mut doc) {
-            return Ok(None);
+        let mut j = Jiter::new(value);
+        let mut cuts = Vec::new();
+        let scanned = j
+            .peek()
+            .and_then(|peek| self.walk(&mut j, peek, 0, &mut cuts))
+            .and_then(|()| j.finish());
+        match scanned {
+            Err(e) => return Err(format!("value is not valid JSON: {}", e.description(&j))),
+            Ok(()) if cuts.is_empty() => return Ok(None),
+            Ok(()) => {}
         }
-        serde_json::to_vec(&doc)
-            .map(Some)
-            .map_err(|e| e.to_string())
+        let mut out = Vec::with_capacity(value.len() + 16 * cuts.len());
+        let mut at = 0;
+        for cut in cuts {
+            out.extend_from_slice(&value[at..cut.start]);
+            out.extend_from_slice(cut.text.as_bytes());
+            at = cut.end;
+        }
+        out.extend_from_slice(&value[at..]);
+        Ok(Some(out))
+    }
+
+    /// Scans the value that `peek` starts, noting each field to mask.
+    fn walk(
+        &self,
+        j: &mut Jiter,
+        peek: Peek,
+        depth: usize,
+        cuts: &mut Vec<Cut>,
+    ) -> JiterResult<()> {
+        if depth > MAX_DEPTH && matches!(peek, Peek::Object | Peek::Array) {
+            return Err(JsonError {
+                error_type: JsonErrorType::RecursionLimitExceeded,
+                index: j.current_index(),
+            }
+            .into());
+        }
+        match peek {
+            Peek::Object => {
+                let mut hit = j.known_object()?.map(|k| self.is_field(k));
+                while let Some(is_field) = hit {
+                    let peek = j.peek()?;
+                    if is_field && peek != Peek::Null {
+                        let start = j.current_index();
+                        let text = self.masked(j, peek, start)?;
+                        cuts.push(Cut {
+                            start,
+                            end: j.current_index(),
+                            text,
+                        });
+                    } else {
+                        self.walk(j, peek, depth + 1, cuts)?;
+                    }
+                    hit = j.next_key()?.map(|k| self.is_field(k));
+                }
+            }
+            Peek::Array => {
+                let mut next = j.known_array()?;
+                while let Some(peek) = next {
+                    self.walk(j, peek, depth + 1, cuts)?;
+                    next = j.array_step()?;
+                }
+            }
+            other => j.known_skip(other)?,
+        }
+        Ok(())
+    }
+
+    fn is_field(&self, key: &str) -> bool {
+        self.fields.iter().any(|f| f == key)
+    }
+
+    /// Consumes the value at `start` and returns its masked form as a JSON string:
+    /// the mask and, with `keep_last`, the last characters of the text (of a string's
+    /// content, or of another value's JSON).
+    fn masked(&self, j: &mut Jiter, peek: Peek, start: usize) -> JiterResult<String> {
+        let tail: String = if self.keep_last == 0 {
+            j.known_skip(peek)?;
+            String::new()
+        } else {
+            let text = if peek == Peek::String {
+                j.known_str()?.to_owned()
+            } else {
+                j.known_skip(peek)?;
+                String::from_utf8_lossy(j.slice_to_current(start)).into_owned()
+            };
+            let skip = text.chars().count().saturating_sub(self.keep_last);
+            text.chars().skip(skip).collect()
+        };
+        Ok(serde_json::to_string(&format!("{}{tail}", self.mask)).expect("a string serializes"))
     }
 }
 
@@ -84,7 +148,7 @@ impl Transform for Redact {
     }
 
     fn process(&mut self, record: &Record<'_>) -> Result<Output, String> {
-        Ok(match self.apply(record.value)? {
+        Ok(match self.apply(record.value())? {
             Some(v) => Output::value(v),
             None => Output::keep(),
         })
@@ -107,8 +171,8 @@ mod tests {
             r#"{"id":2,"note":"nothing to hide"}"#,
         ]);
         assert_eq!(
-            out.records[0].json(),
-            serde_json::json!({"id":1,"customer":{"email":"***om","phone":"***00"},"items":[{"email":"***.z"}]})
+            out.records[0].text(),
+            r#"{"id":1,"customer":{"email":"***om","phone":"***00"},"items":[{"email":"***.z"}]}"#
         );
         assert_eq!(
             out.records[1].text(),
@@ -118,12 +182,48 @@ mod tests {
     }
 
     #[test]
+    fn everything_else_is_copied_byte_for_byte() {
+        let mut h = Harness::<Redact>::new(&[("fields", "email,ssn"), ("mask", "X")]).unwrap();
+        let out = h.run(&[
+            r#"{ "zeta": 1.50, "email" : "a\"b@c.d", "alpha": [1e3, {"ssn": 123456789}], "email2": null, "n": {"email": null} }"#,
+        ]);
+        assert_eq!(
+            out.records[0].text(),
+            r#"{ "zeta": 1.50, "email" : "X", "alpha": [1e3, {"ssn": "X"}], "email2": null, "n": {"email": null} }"#
+        );
+    }
+
+    #[test]
+    fn keep_last_reads_escaped_text_and_other_values() {
+        let mut h = Harness::<Redact>::new(&[("fields", "email,pin"), ("keep_last", "3")]).unwrap();
+        let out = h.run(&[r#"{"email":"\u00e9t\u00e9@x","pin":[1,2]}"#]);
+        assert_eq!(
+            out.records[0].text(),
+            r#"{"email":"***é@x","pin":"***,2]"}"#
+        );
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        let mut h = Harness::<Redact>::new(&[("fields", "email")]).unwrap();
+        let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        let out = h.run(&[&deep]);
+        assert!(out.records.is_empty());
+        assert!(
+            out.errors[0].1.starts_with("value is not valid JSON"),
+            "{:?}",
+            out.errors
+        );
+    }
+
+    #[test]
     fn invalid_json_is_a_record_error() {
         let mut h = Harness::<Redact>::new(&[("fields", "email")]).unwrap();
-        let out = h.run(&["not json", r#"{"email":"a"}"#]);
+        let out = h.run(&["not json", r#"{"email":"a"}"#, r#"{"email":"a"} x"#]);
         assert_eq!(out.records.len(), 1);
         assert_eq!(out.errors[0].0, 0);
         assert!(out.errors[0].1.starts_with("value is not valid JSON"));
+        assert_eq!(out.errors[1].0, 2, "trailing text after the document");
     }
 
     #[test]

@@ -14,7 +14,7 @@ use bindings::*;
 
 use std::cell::RefCell;
 use weir::transform::host::log;
-use weir::transform::types::{Level, RecordError};
+use weir::transform::types::{Batch, Level, RecordError};
 
 struct Hostile;
 
@@ -60,8 +60,9 @@ impl Guest for Hostile {
         Ok(())
     }
 
-    fn process(input: Batch) -> Output {
+    fn process(input: InputBatch) -> Output {
         let n = input.timestamps.len();
+        let values = weir::transform::input::values();
         let mut out = Output {
             parents: Vec::with_capacity(n),
             changed: Vec::new(),
@@ -81,7 +82,7 @@ impl Guest for Hostile {
         let mut bad_offsets = false;
         for i in 0..n {
             let value =
-                &input.values[input.value_offsets[i] as usize..input.value_offsets[i + 1] as usize];
+                &values[input.value_offsets[i] as usize..input.value_offsets[i + 1] as usize];
             let act = act(value);
             match act.as_str() {
                 "loop" => {

@@ -14,30 +14,47 @@ pub struct Redact {
     fields: Vec<String>,
     mask: String,
     keep_last: usize,
+    /// The mask as a JSON string: what every masked value becomes without `keep_last`.
+    replacement: String,
+    /// Reused from record to record.
+    cuts: Vec<Cut>,
 }
 
 /// Nesting deeper than this is refused rather than risking the plugin's stack.
 const MAX_DEPTH: usize = 128;
 
-/// A value to replace: its byte range in the record and the JSON text that replaces it.
+/// A value to replace: its byte range in the record and the JSON text that replaces
+/// it (`None`: the plain mask).
 struct Cut {
     start: usize,
     end: usize,
-    text: String,
+    text: Option<String>,
 }
 
 impl Redact {
     /// The whole transform on raw bytes: the redacted record, or `None` if no field
     /// matched (the record goes on unchanged).
-    pub fn apply(&self, value: &[u8]) -> Result<Option<Vec<u8>>, String> {
+    pub fn apply(&mut self, value: &[u8]) -> Result<Option<Vec<u8>>, String> {
         let mut j = Jiter::new(value);
-        let mut cuts = Vec::new();
+        let mut cuts = std::mem::take(&mut self.cuts);
+        cuts.clear();
         let scanned = j
             .peek()
             .and_then(|peek| self.walk(&mut j, peek, 0, &mut cuts))
             .and_then(|()| j.finish());
+        let out = self.splice(value, scanned.map_err(|e| e.description(&j)), &cuts);
+        self.cuts = cuts;
+        out
+    }
+
+    fn splice(
+        &self,
+        value: &[u8],
+        scanned: Result<(), String>,
+        cuts: &[Cut],
+    ) -> Result<Option<Vec<u8>>, String> {
         match scanned {
-            Err(e) => return Err(format!("value is not valid JSON: {}", e.description(&j))),
+            Err(e) => return Err(format!("value is not valid JSON: {e}")),
             Ok(()) if cuts.is_empty() => return Ok(None),
             Ok(()) => {}
         }
@@ -45,7 +62,8 @@ impl Redact {
         let mut at = 0;
         for cut in cuts {
             out.extend_from_slice(&value[at..cut.start]);
-            out.extend_from_slice(cut.text.as_bytes());
+            let text = cut.text.as_deref().unwrap_or(&self.replacement);
+            out.extend_from_slice(text.as_bytes());
             at = cut.end;
         }
         out.extend_from_slice(&value[at..]);
@@ -102,25 +120,28 @@ impl Redact {
         self.fields.iter().any(|f| f == key)
     }
 
-    /// Consumes the value at `start` and returns its masked form as a JSON string:
-    /// the mask and, with `keep_last`, the last characters of the text (of a string's
-    /// content, or of another value's JSON).
-    fn masked(&self, j: &mut Jiter, peek: Peek, start: usize) -> JiterResult<String> {
-        let tail: String = if self.keep_last == 0 {
+    /// Consumes the value at `start` and returns its masked form as a JSON string
+    /// (`None`: the plain mask): with `keep_last`, the mask and the last characters
+    /// of the text (of a string's content, or of another value's JSON).
+    fn masked(&self, j: &mut Jiter, peek: Peek, start: usize) -> JiterResult<Option<String>> {
+        if self.keep_last == 0 {
             j.known_skip(peek)?;
-            String::new()
+            return Ok(None);
+        }
+        let text = if peek == Peek::String {
+            j.known_str()?.to_owned()
         } else {
-            let text = if peek == Peek::String {
-                j.known_str()?.to_owned()
-            } else {
-                j.known_skip(peek)?;
-                String::from_utf8_lossy(j.slice_to_current(start)).into_owned()
-            };
-            let skip = text.chars().count().saturating_sub(self.keep_last);
-            text.chars().skip(skip).collect()
+            j.known_skip(peek)?;
+            String::from_utf8_lossy(j.slice_to_current(start)).into_owned()
         };
-        Ok(serde_json::to_string(&format!("{}{tail}", self.mask)).expect("a string serializes"))
+        let skip = text.chars().count().saturating_sub(self.keep_last);
+        let tail: String = text.chars().skip(skip).collect();
+        Ok(Some(json_string(&format!("{}{tail}", self.mask))))
     }
+}
+
+fn json_string(text: &str) -> String {
+    serde_json::to_string(text).expect("a string serializes")
 }
 
 impl Transform for Redact {
@@ -140,10 +161,13 @@ impl Transform for Redact {
                 .map_err(|_| format!("`keep_last` must be a number, got `{n}`"))?,
             None => 0,
         };
+        let mask = config.get("mask").unwrap_or("***").to_string();
         Ok(Self {
             fields,
-            mask: config.get("mask").unwrap_or("***").to_string(),
+            replacement: json_string(&mask),
+            mask,
             keep_last,
+            cuts: Vec::new(),
         })
     }
 

@@ -54,19 +54,21 @@ impl FlatBatch {
 
     /// The batch as a plugin reads it, values included.
     pub fn input(&self) -> Input<'_> {
-        Input {
-            values: Values {
-                present: &self.values,
-                fetched: OnceCell::new(),
-                fetch: None,
-            },
-            value_offsets: &self.value_offsets,
-            keys: &self.keys,
-            key_offsets: &self.key_offsets,
-            timestamps: &self.timestamps,
-            headers: &self.headers,
-            header_offsets: &self.header_offsets,
-        }
+        let mut input = Input::lazy(
+            Vec::new,
+            &self.value_offsets,
+            &self.keys,
+            &self.key_offsets,
+            &self.timestamps,
+            &self.headers,
+            &self.header_offsets,
+        );
+        input.values = Values {
+            present: &self.values,
+            fetched: OnceCell::new(),
+            fetch: None,
+        };
+        input
     }
 }
 

@@ -288,15 +288,16 @@ fn interface_mismatch(component: &Component, e: wasmtime::Error) -> String {
         .imports(engine)
         .map(|(name, _)| name)
         .chain(ty.exports(engine).map(|(name, _)| name));
+    let ours = INPUT_INTERFACE.rsplit_once('@').map_or("", |(_, v)| v);
     let other = names
         .filter_map(|n| n.strip_prefix("weir:transform/"))
         .filter_map(|n| n.split_once('@').map(|(_, v)| v))
-        .find(|v| Some(*v) != INPUT_INTERFACE.split_once('@').map(|(_, v)| v));
+        .find(|v| *v != ours);
     match other {
         Some(version) => format!(
             "built for the plugin interface weir:transform@{version}, but this Weir \
-             speaks {}: rebuild the plugin against this release's weir-plugin SDK",
-            INPUT_INTERFACE.replace("/input", "")
+             speaks weir:transform@{ours}: rebuild the plugin against this release's \
+             weir-plugin SDK"
         ),
         None => format!("not a Weir transform plugin: {e:#}"),
     }

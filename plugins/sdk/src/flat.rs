@@ -202,7 +202,7 @@ fn emit(out: &mut FlatOutput, parent: usize, record: &Record<'_>, value: &[u8]) 
     out.changed.push(out.parents.len() as u32);
     out.parents.push(parent as u32);
     out.records
-        .push(value, record.key, record.timestamp, record.headers_packed());
+        .push(value, record.key, record.timestamp, record.headers);
 }
 
 /// Gives output records `first..` the partition keys `keys`. Offsets are created on

@@ -51,10 +51,6 @@ impl<'a> Record<'a> {
         self.json()
     }
 
-    pub(crate) fn headers_packed(&self) -> &'a [u8] {
-        self.headers
-    }
-
     /// The record's headers as (name, value) pairs.
     pub fn headers(&self) -> impl Iterator<Item = (&'a [u8], &'a [u8])> + 'a {
         crate::flat::unpack(self.headers)

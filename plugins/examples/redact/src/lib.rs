@@ -35,28 +35,28 @@ impl Redact {
     /// The whole transform on raw bytes: the redacted record, or `None` if no field
     /// matched (the record goes on unchanged).
     pub fn apply(&mut self, value: &[u8]) -> Result<Option<Vec<u8>>, String> {
-        let mut j = Jiter::new(value);
         let mut cuts = std::mem::take(&mut self.cuts);
         cuts.clear();
-        let scanned = j
-            .peek()
-            .and_then(|peek| self.walk(&mut j, peek, 0, &mut cuts))
-            .and_then(|()| j.finish());
-        let out = self.splice(value, scanned.map_err(|e| e.description(&j)), &cuts);
+        let result = self
+            .scan(value, &mut cuts)
+            .map(|()| self.splice(value, &cuts));
         self.cuts = cuts;
-        out
+        result
     }
 
-    fn splice(
-        &self,
-        value: &[u8],
-        scanned: Result<(), String>,
-        cuts: &[Cut],
-    ) -> Result<Option<Vec<u8>>, String> {
-        match scanned {
-            Err(e) => return Err(format!("value is not valid JSON: {e}")),
-            Ok(()) if cuts.is_empty() => return Ok(None),
-            Ok(()) => {}
+    /// Checks that `value` is one JSON document and notes each value to mask.
+    fn scan(&self, value: &[u8], cuts: &mut Vec<Cut>) -> Result<(), String> {
+        let mut j = Jiter::new(value);
+        j.peek()
+            .and_then(|peek| self.walk(&mut j, peek, 0, cuts))
+            .and_then(|()| j.finish())
+            .map_err(|e| format!("value is not valid JSON: {}", e.description(&j)))
+    }
+
+    /// The record with its cuts replaced, or `None` if there are none.
+    fn splice(&self, value: &[u8], cuts: &[Cut]) -> Option<Vec<u8>> {
+        if cuts.is_empty() {
+            return None;
         }
         let mut out = Vec::with_capacity(value.len() + 16 * cuts.len());
         let mut at = 0;
@@ -67,7 +67,7 @@ impl Redact {
             at = cut.end;
         }
         out.extend_from_slice(&value[at..]);
-        Ok(Some(out))
+        Some(out)
     }
 
     /// Scans the value that `peek` starts, noting each field to mask.

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use weir::record::Batch;
-use weir::transform::{Chain, CompileCache, Grants, Limits, Plugin, PluginSpec};
+use weir::transform::{Chain, CompileCache, Plugin, PluginSpec};
 use weir_plugin::flat::FlatBatch;
 use weir_plugin::testing::Harness;
 
@@ -50,16 +50,7 @@ fn build(workspace: &str) {
 }
 
 fn load(wasm: PathBuf, config: &[(&str, &str)]) -> Plugin {
-    let spec = PluginSpec {
-        name: wasm.file_stem().unwrap().to_string_lossy().into_owned(),
-        path: wasm,
-        config: config
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        limits: Limits::default(),
-        grants: Grants::default(),
-    };
+    let spec = PluginSpec::new(wasm, config.iter().copied());
     let cache = CompileCache::new(root().join("target/bench-plugin-cache"));
     Plugin::load(spec, "bench", &cache).unwrap()
 }

@@ -5,9 +5,7 @@ use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
 use crate::record::{Batch, unpack};
-use crate::transform::{
-    Chain, CompileCache, Grants, Limits, Next, Plugin, PluginSpec, in_position_order,
-};
+use crate::transform::{Chain, CompileCache, Next, Plugin, PluginSpec, in_position_order};
 
 /// Creates `parent/NAME`: a plugin crate with a pass-through transform and a test.
 /// `sdk` is the path of the `weir-plugin` crate; by default the one next to this
@@ -153,16 +151,7 @@ pub fn try_plugin(
     config: Vec<(String, String)>,
     out: &mut impl Write,
 ) -> Result<usize, String> {
-    let name = wasm
-        .file_stem()
-        .map_or_else(|| "plugin".into(), |s| s.to_string_lossy().into_owned());
-    let spec = PluginSpec {
-        name,
-        path: wasm.to_path_buf(),
-        config,
-        limits: Limits::default(),
-        grants: Grants::default(),
-    };
+    let spec = PluginSpec::new(wasm, config);
     let cache = CompileCache::new(std::env::temp_dir().join("weir-plugin-cache"));
     let plugin = Plugin::load(spec, "plugin-run", &cache).map_err(|e| e.to_string())?;
     let file = std::fs::File::open(input)

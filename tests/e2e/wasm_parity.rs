@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use common::*;
 use weir::record::Batch;
-use weir::transform::{Chain, CompileCache, Grants, Limits, Plugin, PluginSpec};
+use weir::transform::{Chain, CompileCache, Plugin, PluginSpec};
 
 /// The `redact` example plugin's source, compiled natively.
 #[allow(dead_code)]
@@ -73,16 +73,7 @@ fn documents() -> Vec<Vec<u8>> {
 }
 
 fn load(config: &[(&str, &str)], cache: &CompileCache) -> Chain {
-    let spec = PluginSpec {
-        name: "redact".into(),
-        path: root().join(REDACT),
-        config: config
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        limits: Limits::default(),
-        grants: Grants::default(),
-    };
+    let spec = PluginSpec::new(root().join(REDACT), config.iter().copied());
     Chain {
         steps: vec![Plugin::load(spec, "parity", cache).unwrap()],
     }

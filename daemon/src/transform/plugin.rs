@@ -28,6 +28,30 @@ pub struct PluginSpec {
     pub grants: Grants,
 }
 
+impl PluginSpec {
+    /// A step for `path` with `config`, named after the file, with the default limits
+    /// and no grants: what `weir plugin run` uses.
+    pub fn new<K, V>(path: impl Into<PathBuf>, config: impl IntoIterator<Item = (K, V)>) -> Self
+    where
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let path = path.into();
+        Self {
+            name: path
+                .file_stem()
+                .map_or_else(|| "plugin".into(), |s| s.to_string_lossy().into_owned()),
+            path,
+            config: config
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+            limits: Limits::default(),
+            grants: Grants::default(),
+        }
+    }
+}
+
 /// What one instance may use.
 #[derive(Debug, Clone)]
 pub struct Limits {

@@ -54,21 +54,18 @@ impl FlatBatch {
 
     /// The batch as a plugin reads it, values included.
     pub fn input(&self) -> Input<'_> {
-        let mut input = Input::lazy(
-            Vec::new,
-            &self.value_offsets,
-            &self.keys,
-            &self.key_offsets,
-            &self.timestamps,
-            &self.headers,
-            &self.header_offsets,
-        );
-        input.values = Values {
-            present: &self.values,
-            fetched: OnceCell::new(),
-            fetch: None,
-        };
-        input
+        Input {
+            values: Values::Present(&self.values),
+            ..Input::lazy(
+                Vec::new,
+                &self.value_offsets,
+                &self.keys,
+                &self.key_offsets,
+                &self.timestamps,
+                &self.headers,
+                &self.header_offsets,
+            )
+        }
     }
 }
 
@@ -89,17 +86,19 @@ pub struct Input<'a> {
 }
 
 /// The values of an input batch: present, or fetched on first use.
-pub(crate) struct Values<'a> {
-    present: &'a [u8],
-    fetched: OnceCell<Vec<u8>>,
-    fetch: Option<fn() -> Vec<u8>>,
+pub(crate) enum Values<'a> {
+    Present(&'a [u8]),
+    Lazy {
+        fetch: fn() -> Vec<u8>,
+        fetched: OnceCell<Vec<u8>>,
+    },
 }
 
 impl Values<'_> {
     pub(crate) fn get(&self) -> &[u8] {
-        match self.fetch {
-            None => self.present,
-            Some(fetch) => self.fetched.get_or_init(fetch),
+        match self {
+            Values::Present(values) => values,
+            Values::Lazy { fetch, fetched } => fetched.get_or_init(*fetch),
         }
     }
 }
@@ -118,10 +117,9 @@ impl<'a> Input<'a> {
         header_offsets: &'a [u32],
     ) -> Self {
         Self {
-            values: Values {
-                present: &[],
+            values: Values::Lazy {
+                fetch,
                 fetched: OnceCell::new(),
-                fetch: Some(fetch),
             },
             value_offsets,
             keys,

@@ -12,6 +12,19 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Positions(pub BTreeMap<String, u64>);
 
+impl Positions {
+    /// These positions moved forward to `marks`: a partition missing from `marks` keeps
+    /// its position (this run did not touch it), and no position ever moves backwards.
+    pub fn advanced_to(&self, marks: &BTreeMap<String, u64>) -> Positions {
+        let mut next = self.clone();
+        for (partition, mark) in marks {
+            let position = next.0.entry(partition.clone()).or_insert(*mark);
+            *position = (*position).max(*mark);
+        }
+        next
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
     #[error(
@@ -24,6 +37,14 @@ pub enum StateError {
     #[error("state `{path}` is corrupt: {source}; remove it to replay the source from the start")]
     Corrupt {
         path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error(
+        "state `{path}` is corrupt at line {line}: {source}; restore it from a backup, or remove it to give up exactly-once for the records it covers"
+    )]
+    CorruptLine {
+        path: PathBuf,
+        line: usize,
         source: serde_json::Error,
     },
     #[error("cannot write state `{path}`: {source}")]
@@ -95,5 +116,21 @@ mod tests {
         p.0.insert("file-a".into(), 42);
         store.save(&p).unwrap();
         assert_eq!(store.load().unwrap(), p);
+    }
+
+    #[test]
+    fn a_partition_missing_from_the_marks_keeps_its_position() {
+        let stored = Positions(BTreeMap::from([("a".into(), 10), ("b".into(), 20)]));
+        assert_eq!(stored.advanced_to(&BTreeMap::new()), stored);
+        let marks = BTreeMap::from([("b".into(), 25), ("c".into(), 3)]);
+        let expected = BTreeMap::from([("a".into(), 10), ("b".into(), 25), ("c".into(), 3)]);
+        assert_eq!(stored.advanced_to(&marks).0, expected);
+    }
+
+    #[test]
+    fn positions_never_move_backwards() {
+        let stored = Positions(BTreeMap::from([("a".into(), 10)]));
+        let marks = BTreeMap::from([("a".into(), 4)]);
+        assert_eq!(stored.advanced_to(&marks), stored);
     }
 }

@@ -6,19 +6,8 @@
 mod common;
 
 use std::path::Path;
-use std::process::Child;
 
 use common::*;
-
-/// The server process, killed when the test ends however it ends.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn python(args: &[&str]) -> String {
     python_script("registry.py", args, "confluent-kafka")

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 use std::process::Child;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 
@@ -41,27 +41,6 @@ fn position(state: &Path) -> u64 {
         .and_then(|b| serde_json::from_slice::<BTreeMap<String, u64>>(&b).ok())
         .and_then(|m| m.get("events_ndjson").copied())
         .unwrap_or(0)
-}
-
-fn wait_until(what: &str, cond: impl Fn() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn terminate(mut child: Child) {
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let exit = child.wait().unwrap();
-    assert!(exit.success(), "weir must exit 0 after SIGTERM, got {exit}");
 }
 
 /// Ids in the lake, with how often each occurs.

@@ -88,6 +88,7 @@ pub async fn run_pipeline(
         state,
         positions.clone(),
     )
+    .await
     .map_err(|e| failed(e.into()))?
     .with_batches_in_flight(CHANNEL_DEPTH + decode_workers() + ROUTED_DEPTH + 1);
 
@@ -123,6 +124,7 @@ pub async fn run_pipeline(
         stage: "source",
         reason: e.to_string(),
     });
+    tracing::info!(pipeline = %spec.name, "input ended; flushing every buffer");
     let flushed = writer.flush_all().await;
     let outcome = PipelineOutcome {
         stats: writer.stats,

@@ -1,5 +1,6 @@
-//! Object encoders. Parquet streams row groups through a multipart upload (a staged file
-//! renamed into place on local disk); JSON lines are compressed whole and put once.
+//! Object encoders. Parquet streams row groups through a journaled multipart upload (a
+//! staged file renamed into place on local disk); JSON lines are compressed whole and
+//! put once.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -10,21 +11,54 @@ use object_store::buffered::BufWriter;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use parquet::arrow::AsyncArrowWriter;
+use parquet::arrow::async_writer::AsyncFileWriter;
+use parquet::errors::ParquetError;
 use parquet::file::properties::WriterProperties;
 
+use super::store::Store;
+use super::upload::{SharedJournal, TrackedUpload};
 use crate::config::Compression;
 
-/// Writes `batches` as one Parquet object; returns its size in bytes.
+/// Writes `batches` as one Parquet object; returns its size in bytes. A failed write
+/// leaves nothing behind: its multipart upload (or staged file) is discarded.
 pub async fn write_parquet(
-    store: &Arc<dyn ObjectStore>,
+    store: &Store,
+    journal: &SharedJournal,
     path: &Path,
     schema: SchemaRef,
     batches: &[RecordBatch],
     props: WriterProperties,
-) -> Result<usize, parquet::errors::ParquetError> {
-    // Parts of 8 MiB, two in flight: bounded memory per flush whatever the object size.
-    let sink =
-        BufWriter::with_capacity(store.clone(), path.clone(), 8 << 20).with_max_concurrency(2);
+) -> Result<usize, ParquetError> {
+    match &store.multipart {
+        Some(multipart) => {
+            let objects = store.objects.clone();
+            let mut upload =
+                TrackedUpload::new(objects, multipart.clone(), journal.clone(), path.clone());
+            let written = encode(&mut upload, schema, batches, props).await;
+            if written.is_err() {
+                upload.abort().await;
+            }
+            written
+        }
+        None => {
+            // A local directory: the object is staged in a file and renamed into place.
+            let mut staged = BufWriter::with_capacity(store.objects.clone(), path.clone(), 8 << 20)
+                .with_max_concurrency(2);
+            let written = encode(&mut staged, schema, batches, props).await;
+            if written.is_err() {
+                let _ = staged.abort().await;
+            }
+            written
+        }
+    }
+}
+
+async fn encode<W: AsyncFileWriter>(
+    sink: W,
+    schema: SchemaRef,
+    batches: &[RecordBatch],
+    props: WriterProperties,
+) -> Result<usize, ParquetError> {
     let mut writer = AsyncArrowWriter::try_new(sink, schema, Some(props))?;
     for batch in batches {
         writer.write(batch).await?;

@@ -51,6 +51,8 @@ impl Ledger {
 
     /// Loads the cuts still ahead of `positions` and returns them as a replay plan.
     /// A torn last line (a crash mid-append) is ignored: its object was not uploaded.
+    /// Any other line that does not parse is an error: skipping it could write its
+    /// records under a second key.
     pub fn load(&mut self, positions: &BTreeMap<String, u64>) -> Result<Plan, StateError> {
         let text = match std::fs::read_to_string(&self.path) {
             Ok(t) => t,
@@ -62,10 +64,7 @@ impl Ledger {
                 });
             }
         };
-        self.cuts = text
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Cut>(l).ok())
-            .collect();
+        self.cuts = parse_cuts(&self.path, &text)?;
         self.prune(positions)?;
         let mut plan = Plan::new();
         for c in &self.cuts {
@@ -138,6 +137,28 @@ impl Ledger {
     }
 }
 
+/// The cuts of a ledger file. Only the last line may be torn, and only when the file
+/// does not end with a newline (an append cut short by a crash).
+fn parse_cuts(path: &Path, text: &str) -> Result<Vec<Cut>, StateError> {
+    let lines: Vec<&str> = text.lines().collect();
+    let torn_tail = !text.is_empty() && !text.ends_with('\n');
+    let mut cuts = Vec::with_capacity(lines.len());
+    for (i, line) in lines.iter().enumerate() {
+        match serde_json::from_str::<Cut>(line) {
+            Ok(cut) => cuts.push(cut),
+            Err(_) if torn_tail && i + 1 == lines.len() => {}
+            Err(source) => {
+                return Err(StateError::CorruptLine {
+                    path: path.to_path_buf(),
+                    line: i + 1,
+                    source,
+                });
+            }
+        }
+    }
+    Ok(cuts)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,5 +207,27 @@ mod tests {
             2,
             "the pruned file keeps only live cuts"
         );
+    }
+
+    #[test]
+    fn a_corrupt_line_that_is_not_the_torn_tail_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ledger = Ledger::new(dir.path());
+        ledger.record(cut("a/", 0, 10)).unwrap();
+        let path = dir.path().join("cuts.jsonl");
+        let good = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, format!("{good}not json\n{good}")).unwrap();
+        let err = Ledger::new(dir.path())
+            .load(&BTreeMap::new())
+            .map(|_| ())
+            .expect_err("a corrupt middle line is refused");
+        let message = err.to_string();
+        assert!(
+            message.contains("cuts.jsonl") && message.contains("line 2"),
+            "{message}"
+        );
+        // A complete last line that does not parse is corruption too, not a torn append.
+        std::fs::write(&path, format!("{good}not json\n")).unwrap();
+        assert!(Ledger::new(dir.path()).load(&BTreeMap::new()).is_err());
     }
 }

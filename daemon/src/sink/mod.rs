@@ -7,15 +7,17 @@ mod encode;
 pub mod fields;
 pub mod ledger;
 mod replay;
+mod retry;
 mod rows;
 pub mod spec;
 mod store;
 pub mod template;
+mod upload;
 pub mod writer;
 
 pub use buffers::{Group, GroupData, Routed};
 pub use dead_letter::{DeadLetter, ErrorKind};
 pub use rows::PrefixedRows;
 pub use spec::SinkSpec;
-pub use store::{StoreError, open_store};
+pub use store::{Store, StoreError, open_store};
 pub use writer::{SinkError, SinkWriter};

@@ -1,11 +1,13 @@
 //! Opens the object store behind a sink location: a local directory or S3 (settings
 //! from the pipeline, falling back to the standard AWS environment variables).
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use object_store::ObjectStore;
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
+use object_store::multipart::MultipartStore;
 use object_store::path::Path;
 
 use super::spec::Location;
@@ -21,18 +23,33 @@ pub enum StoreError {
     Config(#[from] object_store::Error),
 }
 
-/// The store and the root path under which all keys are written.
-pub fn open_store(location: &Location) -> Result<(Arc<dyn ObjectStore>, Path), StoreError> {
+/// An opened sink location.
+#[derive(Clone)]
+pub struct Store {
+    pub objects: Arc<dyn ObjectStore>,
+    /// The same store's multipart API, where it has one (not on a local directory,
+    /// where large objects are staged in a file and renamed into place).
+    pub multipart: Option<Arc<dyn MultipartStore>>,
+    /// The key under which every object is written.
+    pub root: Path,
+    /// The directory of a local store.
+    pub local_dir: Option<PathBuf>,
+}
+
+/// The store behind a sink location.
+pub fn open_store(location: &Location) -> Result<Store, StoreError> {
     match location {
         Location::Local(dir) => {
             std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
                 path: dir.display().to_string(),
                 source,
             })?;
-            Ok((
-                Arc::new(LocalFileSystem::new_with_prefix(dir)?),
-                Path::default(),
-            ))
+            Ok(Store {
+                objects: Arc::new(LocalFileSystem::new_with_prefix(dir)?),
+                multipart: None,
+                root: Path::default(),
+                local_dir: Some(dir.clone()),
+            })
         }
         Location::S3 {
             bucket,
@@ -68,7 +85,13 @@ pub fn open_store(location: &Location) -> Result<(Arc<dyn ObjectStore>, Path), S
             }
             let path_style = settings.path_style.unwrap_or(endpoint.is_some());
             b = b.with_virtual_hosted_style_request(!path_style);
-            Ok((Arc::new(b.build()?), Path::from(root.as_str())))
+            let s3 = Arc::new(b.build()?);
+            Ok(Store {
+                objects: s3.clone(),
+                multipart: Some(s3),
+                root: Path::from(root.as_str()),
+                local_dir: None,
+            })
         }
     }
 }

@@ -6,16 +6,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arrow_schema::SchemaRef;
-use object_store::ObjectStore;
 use object_store::path::Path;
 use parquet::file::properties::WriterProperties;
 use tokio::task::JoinSet;
 
 use super::buffers::{Buffer, BufferKey, Buffers, Routed};
 use super::encode::{write_lines, write_parquet};
-use super::ledger::{Cut, Ledger};
+use super::ledger::{Cut, Ledger, Plan};
 use super::replay::{Replay, Step};
+use super::retry::{Failure, backoff};
 use super::spec::SinkSpec;
+use super::store::Store;
+use super::upload::{SharedJournal, UploadJournal};
 use crate::config::{Compression, Format};
 use crate::state::{Positions, StateError, StateStore};
 
@@ -32,9 +34,13 @@ const WRITES_IN_FLIGHT: usize = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
-    /// The store kept failing; retrying later (a restart) replays the data.
-    #[error("writing `{key}` failed after {ATTEMPTS} attempts: {reason}")]
-    Write { key: String, reason: String },
+    /// The store kept failing, or refused the write; a restart replays the data.
+    #[error("writing `{key}` failed after {attempts} attempt(s): {reason}")]
+    Write {
+        key: String,
+        attempts: u32,
+        reason: String,
+    },
     #[error(transparent)]
     State(#[from] StateError),
 }
@@ -52,8 +58,9 @@ pub struct SinkWriter {
     pipeline: String,
     spec: Arc<SinkSpec>,
     schema: Option<SchemaRef>,
-    store: Arc<dyn ObjectStore>,
-    root: Path,
+    store: Store,
+    /// Multipart uploads begun and not finished, for cleaning up after a crash.
+    journal: SharedJournal,
     buffers: Buffers,
     state: StateStore,
     committed: Positions,
@@ -73,15 +80,18 @@ pub struct SinkWriter {
 }
 
 impl SinkWriter {
-    pub fn new(
+    /// A writer resuming from `committed`: the cuts recorded after it are replayed, and
+    /// what the last run left half-written is cleaned up first.
+    pub async fn new(
         pipeline: &str,
         spec: Arc<SinkSpec>,
         schema: Option<SchemaRef>,
-        (store, root): (Arc<dyn ObjectStore>, Path),
+        store: Store,
         state: StateStore,
         committed: Positions,
     ) -> Result<Self, SinkError> {
-        let mut ledger = Ledger::new(state.path().parent().expect("state file has a folder"));
+        let dir = state.path().parent().expect("state file has a folder");
+        let mut ledger = Ledger::new(dir);
         let plan = ledger.load(&committed.0)?;
         if !plan.is_empty() {
             tracing::info!(
@@ -90,29 +100,43 @@ impl SinkWriter {
                 "replaying the cuts recorded before the last stop"
             );
         }
+        let mut journal = UploadJournal::new(dir);
+        if let Some(multipart) = &store.multipart {
+            let aborted = journal.recover(multipart.as_ref()).await?;
+            if aborted > 0 {
+                tracing::info!(
+                    pipeline,
+                    uploads = aborted,
+                    "aborted the uploads the last run left unfinished"
+                );
+            }
+        }
         let ratio = if spec.format == Format::Parquet {
             0.25
         } else {
             1.0
         };
-        Ok(Self {
+        let mut writer = Self {
             pipeline: pipeline.into(),
             spec,
             schema,
             store,
-            root,
+            journal: Arc::new(std::sync::Mutex::new(journal)),
             buffers: Buffers::default(),
             state,
             committed,
             ledger,
-            replay: Replay::new(plan),
+            replay: Replay::default(),
             ratio,
             last_release: Instant::now(),
             writes: JoinSet::new(),
             batches_in_flight: 0,
             batch_bytes: 0.0,
             stats: SinkStats::default(),
-        })
+        };
+        writer.remove_staged(&plan);
+        writer.replay = Replay::new(plan);
+        Ok(writer)
     }
 
     /// How many batches the stages before the writer can hold at once; the memory budget
@@ -231,31 +255,62 @@ impl SinkWriter {
         self.commit()
     }
 
-    /// Persists the watermark if it moved.
+    /// Persists the watermark if it moved. The watermark covers only the partitions this
+    /// run has read; every other partition keeps its stored position.
     pub fn commit(&mut self) -> Result<(), SinkError> {
-        let marks = Positions(self.buffers.watermarks());
-        if marks != self.committed {
-            self.state.save(&marks)?;
-            self.ledger.prune(&marks.0)?;
-            self.committed = marks;
+        let next = self.committed.advanced_to(&self.buffers.watermarks());
+        if next != self.committed {
+            self.state.save(&next)?;
+            self.ledger.prune(&next.0)?;
+            self.committed = next;
         }
         Ok(())
     }
 
-    fn object_path(&self, key: &BufferKey, buffer: &Buffer) -> Path {
+    /// The key of the object holding positions `first..=last` of a buffer.
+    fn object_path(&self, key: &BufferKey, first: u64, last: u64) -> Path {
         let ext = if key.dead_letter {
             "jsonl"
         } else {
             self.spec.extension()
         };
         let name = format!(
-            "{}{}-{}-{:020}-{:020}.{ext}",
-            key.prefix, self.pipeline, key.partition, buffer.first_position, buffer.last_position
+            "{}{}-{}-{first:020}-{last:020}.{ext}",
+            key.prefix, self.pipeline, key.partition
         );
-        let mut parts: Vec<_> = self.root.parts().collect();
+        let mut parts: Vec<_> = self.store.root.parts().collect();
         let relative = Path::from(name.as_str());
         parts.extend(relative.parts());
         Path::from_iter(parts)
+    }
+
+    /// Removes the files a local store staged for the replayed cuts' objects when the
+    /// last run stopped mid-write (`<key>#<n>`); the replay writes each object again.
+    fn remove_staged(&self, plan: &Plan) {
+        let Some(dir) = &self.store.local_dir else {
+            return;
+        };
+        for ((prefix, partition, dead_letter), cuts) in plan {
+            let key = BufferKey {
+                prefix: prefix.clone(),
+                partition: partition.as_str().into(),
+                dead_letter: *dead_letter,
+            };
+            for cut in cuts.iter().filter(|c| !c.written) {
+                let object = dir.join(self.object_path(&key, cut.first, cut.last).as_ref());
+                let pattern = format!("{}#*", glob::Pattern::escape(&object.to_string_lossy()));
+                for staged in glob::glob(&pattern).into_iter().flatten().flatten() {
+                    match std::fs::remove_file(&staged) {
+                        Ok(()) => {
+                            tracing::info!(file = %staged.display(), "removed a file staged by the last run")
+                        }
+                        Err(e) => {
+                            tracing::warn!(file = %staged.display(), error = %e, "could not remove a staged file")
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// Starts writing a buffer's object, once fewer than `WRITES_IN_FLIGHT` are being
@@ -270,7 +325,7 @@ impl SinkWriter {
         let Some((id, buffer)) = self.buffers.begin_write(key) else {
             return Ok(());
         };
-        let path = self.object_path(key, &buffer);
+        let path = self.object_path(key, buffer.first_position, buffer.last_position);
         self.ledger.record(Cut {
             prefix: key.prefix.clone(),
             partition: key.partition.to_string(),
@@ -281,6 +336,7 @@ impl SinkWriter {
         let job = WriteJob {
             pipeline: self.pipeline.clone(),
             store: self.store.clone(),
+            journal: self.journal.clone(),
             path,
             encoding: self.encoding(key.dead_letter),
             buffer,
@@ -314,6 +370,7 @@ impl SinkWriter {
         };
         let done = done.map_err(|e| SinkError::Write {
             key: "(unknown)".into(),
+            attempts: 1,
             reason: format!("the write task failed: {e}"),
         })?;
         let (path, written) = done.result?;
@@ -374,51 +431,55 @@ enum Encoding {
 /// One object to write, with everything it needs, so it runs beside the writer loop.
 struct WriteJob {
     pipeline: String,
-    store: Arc<dyn ObjectStore>,
+    store: Store,
+    journal: SharedJournal,
     path: Path,
     encoding: Encoding,
     buffer: Buffer,
 }
 
 impl WriteJob {
-    /// Writes the object, retrying with backoff.
+    /// Writes the object, retrying what a retry can cure, with backoff and jitter.
     async fn run(self) -> Result<(Path, usize), SinkError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
             match self.write().await {
                 Ok(n) => return Ok((self.path, n)),
-                Err(reason) if attempt >= ATTEMPTS => {
+                Err(f) if f.permanent || attempt >= ATTEMPTS => {
                     return Err(SinkError::Write {
                         key: self.path.to_string(),
-                        reason,
+                        attempts: attempt,
+                        reason: f.reason,
                     });
                 }
-                Err(reason) => {
-                    tracing::warn!(pipeline = %self.pipeline, object = %self.path, attempt, %reason, "write failed; retrying");
-                    tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+                Err(f) => {
+                    let wait = backoff(attempt);
+                    tracing::warn!(pipeline = %self.pipeline, object = %self.path, attempt, reason = %f.reason, ?wait, "write failed; retrying");
+                    tokio::time::sleep(wait).await;
                 }
             }
         }
     }
 
-    async fn write(&self) -> Result<usize, String> {
+    async fn write(&self) -> Result<usize, Failure> {
         let (store, path, buffer) = (&self.store, &self.path, &self.buffer);
         match &self.encoding {
             Encoding::Lines(compression) => {
-                write_lines(store, path, buffer.lines.clone(), *compression)
+                write_lines(&store.objects, path, buffer.lines.clone(), *compression)
                     .await
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| Failure::of(&e))
             }
             Encoding::Parquet(schema, props) => write_parquet(
                 store,
+                &self.journal,
                 path,
                 schema.clone(),
                 &buffer.batches,
                 (**props).clone(),
             )
             .await
-            .map_err(|e| e.to_string()),
+            .map_err(|e| Failure::of(&e)),
         }
     }
 }

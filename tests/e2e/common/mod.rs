@@ -5,10 +5,12 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use futures::TryStreamExt;
+use object_store::aws::AmazonS3Builder;
 use object_store::{ObjectStore, ObjectStoreExt};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
@@ -213,4 +215,79 @@ pub fn build_plugins() -> PathBuf {
         }
     });
     root().join("tests/plugins/target/wasm32-wasip2/release")
+}
+
+/// A server process, killed when dropped.
+pub struct Server(pub Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `moto_server` on a free loopback port; returns it with its endpoint URL.
+pub fn start_moto() -> (Server, String) {
+    let port = free_port();
+    let child = Command::new("moto_server")
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect(
+            "moto_server is not installed; run the test command from the README (tests/run-all.sh)",
+        );
+    let server = Server(child);
+    wait_for_port(port, "moto_server");
+    (server, format!("http://127.0.0.1:{port}"))
+}
+
+/// An S3 client of `bucket` on the moto server at `endpoint`.
+pub fn s3(endpoint: &str, bucket: &str) -> AmazonS3Builder {
+    AmazonS3Builder::new()
+        .with_endpoint(endpoint)
+        .with_allow_http(true)
+        .with_region("us-east-1")
+        .with_bucket_name(bucket)
+        .with_access_key_id("test")
+        .with_secret_access_key("test")
+}
+
+/// Creates `bucket` on the moto server at `endpoint`.
+pub fn create_bucket(endpoint: &str, bucket: &str) {
+    // moto accepts an unsigned PUT on the bucket URL.
+    let out = Command::new("python3")
+        .args(["-c", "import sys, urllib.request; urllib.request.urlopen(urllib.request.Request(sys.argv[1], method='PUT'))"])
+        .arg(format!("{endpoint}/{bucket}"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "creating the bucket failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Polls `cond` every 50 ms; fails the test after 60 s.
+pub fn wait_until(what: &str, cond: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Stops a daemon with SIGTERM and expects a clean exit.
+pub fn terminate(mut child: Child) {
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    assert!(exit.success(), "weir must exit 0 after SIGTERM, got {exit}");
 }

@@ -1,0 +1,290 @@
+//! Crash across the end: the P1 pipeline (1,000,000 order events, validated, zstd
+//! Parquet under hourly prefixes, 2 s interval flushes) is killed with SIGKILL at random
+//! moments — mid-stream and in the final flush after its input ended — restarted each
+//! time, then run twice more. Every record must be in the lake exactly once (read back
+//! with DuckDB), and no upload may be left unfinished. Also: a kill in the middle of a
+//! multipart upload (or a local staged write) leaves nothing behind once restarted.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use common::*;
+
+const RECORDS: u64 = 1_000_000;
+
+/// A running daemon whose log is watched for the line saying its input ended.
+struct Daemon {
+    child: Child,
+    ended: mpsc::Receiver<()>,
+}
+
+impl Daemon {
+    fn start(mut cmd: Command) -> Self {
+        let mut child = cmd
+            .env("WEIR_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, ended) = mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if line.contains("input ended") {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        Self { child, ended }
+    }
+
+    fn exited(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_some()
+    }
+
+    /// Kills the daemon with SIGKILL; returns whether it was still running.
+    fn kill(mut self) -> bool {
+        let alive = !self.exited();
+        if alive {
+            self.child.kill().unwrap();
+        }
+        self.child.wait().unwrap();
+        alive
+    }
+}
+
+/// Where a round's kill is aimed.
+#[derive(Debug, Clone, Copy)]
+enum Aim {
+    /// This long after the start.
+    MidStream(Duration),
+    /// This long after the input ended, in the final flush.
+    AfterInputEnded(Duration),
+}
+
+/// The P1 pipeline with the given source and sink url.
+fn p1(dir: &Path, source: &str, url: &str) {
+    std::fs::create_dir_all(dir.join("pipelines")).unwrap();
+    std::fs::write(
+        dir.join("pipelines/p1.yaml"),
+        format!(
+            "apiVersion: weir/v1\nname: p1\nsource:\n{source}schema:\n  registry: {}\n  subject: orders\nsink:\n  url: {url}\n  format: parquet\n  compression: zstd\n  prefix: \"orders/day=!{{timestamp:dd}}/hour=!{{timestamp:HH}}/\"\n  time:\n    field: event_time\n  buffer:\n    interval: 2s\n",
+            root().join("schemas").display()
+        ),
+    )
+    .unwrap();
+}
+
+const GENERATOR: &str = "  type: generator\n  kind: orders\n  count: 1000000\n  start: \"2026-11-20T00:00:00Z\"\n  spread: 24h\n";
+
+/// Writes the generator's first `count` order events as an NDJSON file.
+fn orders_file(path: &Path, count: u64) {
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    let mut line = Vec::with_capacity(2048);
+    let start = 1_795_132_800_000; // 2026-11-20T00:00:00Z
+    for i in 0..count {
+        line.clear();
+        let time = start + (i * 86_400_000 / count) as i64;
+        weir::source::generator::write_event(
+            weir::source::generator::GeneratorKind::Orders,
+            7,
+            i,
+            time,
+            false,
+            &mut line,
+        );
+        line.push(b'\n');
+        out.write_all(&line).unwrap();
+    }
+    out.flush().unwrap();
+}
+
+/// Ten kills mid-stream (late enough for some flushes to commit), then four aimed at the
+/// final flush, restarting after each; then two complete runs, the second with nothing
+/// new. Returns how many kills found the daemon running.
+fn kill_repeatedly(dir: &Path, cmd: impl Fn() -> Command) -> usize {
+    let mut rng = fastrand::Rng::with_seed(0x005e_ed12);
+    let mut aims: Vec<Aim> = (0..10)
+        .map(|_| Aim::MidStream(Duration::from_millis(rng.u64(2_500..5_000))))
+        .collect();
+    aims.extend((0..4).map(|_| Aim::AfterInputEnded(Duration::from_millis(rng.u64(0..400)))));
+    let mut live_kills = 0;
+    for (round, aim) in aims.into_iter().enumerate() {
+        let mut daemon = Daemon::start(cmd());
+        match aim {
+            Aim::MidStream(after) => std::thread::sleep(after),
+            Aim::AfterInputEnded(after) => {
+                let ended = daemon.ended.recv_timeout(Duration::from_secs(600));
+                assert!(
+                    ended.is_ok() || daemon.exited(),
+                    "round {round}: the input never ended"
+                );
+                std::thread::sleep(after);
+            }
+        }
+        let alive = daemon.kill();
+        live_kills += alive as usize;
+        let stored = std::fs::read_to_string(dir.join("state/p1/positions.json"))
+            .unwrap_or_else(|_| "(none)".into());
+        let stored: String = stored.split_whitespace().collect();
+        let what = if alive { "killed" } else { "had exited" };
+        eprintln!("round {round}: {aim:?}: {what}; stored positions {stored}");
+    }
+    let stored = || std::fs::read(dir.join("state/p1/positions.json")).unwrap();
+    let first = run_ok(&mut cmd());
+    let after_first = stored();
+    let second = run_ok(&mut cmd());
+    assert_eq!(
+        stored(),
+        after_first,
+        "a run with nothing new keeps the positions"
+    );
+    let summary = String::from_utf8_lossy(&second.stdout).to_string();
+    eprintln!(
+        "final runs:\n{}{summary}",
+        String::from_utf8_lossy(&first.stdout)
+    );
+    assert!(
+        summary.contains("p1: 0 records in 0 objects"),
+        "the run after the finished one must write nothing: {summary}"
+    );
+    live_kills
+}
+
+/// `exactly_once.py` on a lake: (rows, distinct ids, unfinished uploads).
+fn check(args: &[&str]) -> (u64, u64, Vec<String>) {
+    let out = python_script("exactly_once.py", args, "duckdb and boto3");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let unfinished = v["unfinished"].as_array().unwrap();
+    (
+        v["rows"].as_u64().unwrap(),
+        v["ids"].as_u64().unwrap(),
+        unfinished.iter().map(|u| u.to_string()).collect(),
+    )
+}
+
+fn s3_env(cmd: &mut Command, endpoint: &str) {
+    cmd.env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1");
+}
+
+#[test]
+fn p1_into_a_local_directory_killed_repeatedly_holds_each_record_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::create_dir(dir.join("input")).unwrap();
+    orders_file(&dir.join("input/orders.ndjson"), RECORDS);
+    let source = "  type: file\n  path: ../input/orders.ndjson\n  batch_size: 5000\n";
+    p1(dir, source, "../lake");
+    let kills = kill_repeatedly(dir, || weir_run(&dir.join("pipelines"), &dir.join("state")));
+    assert!(kills >= 10, "only {kills} kills found the daemon running");
+    let lake = dir.join("lake");
+    let (rows, ids, unfinished) = check(&["local", lake.to_str().unwrap()]);
+    assert_eq!((rows, ids), (RECORDS, RECORDS), "every record exactly once");
+    assert!(unfinished.is_empty(), "staged files left: {unfinished:?}");
+}
+
+#[test]
+fn p1_into_s3_killed_repeatedly_holds_each_record_once() {
+    let (_moto, endpoint) = start_moto();
+    create_bucket(&endpoint, "lake");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    p1(dir, GENERATOR, "s3://lake/p1");
+    let kills = kill_repeatedly(dir, || {
+        let mut cmd = weir_run(&dir.join("pipelines"), &dir.join("state"));
+        s3_env(&mut cmd, &endpoint);
+        cmd
+    });
+    assert!(kills >= 10, "only {kills} kills found the daemon running");
+    let (rows, ids, unfinished) = check(&["s3", &endpoint, "lake"]);
+    assert_eq!((rows, ids), (RECORDS, RECORDS), "every record exactly once");
+    assert!(
+        unfinished.is_empty(),
+        "uploads left unfinished: {unfinished:?}"
+    );
+}
+
+/// A pipeline that writes one large object at the end: 300,000 orders into one prefix.
+fn one_large_object(dir: &Path, url: &str) {
+    std::fs::create_dir_all(dir.join("pipelines")).unwrap();
+    std::fs::write(
+        dir.join("pipelines/p1.yaml"),
+        format!(
+            "apiVersion: weir/v1\nname: p1\nsource:\n  type: generator\n  kind: orders\n  count: 300000\n  start: \"2026-11-20T00:00:00Z\"\n  spread: 24h\nschema:\n  registry: {}\n  subject: orders\nsink:\n  url: {url}\n  format: parquet\n  row_group_rows: 10000\n  prefix: \"all/\"\n  buffer:\n    interval: 1h\n    idle: 1h\n    max_bytes: 4GiB\n    memory_budget: 4GiB\n",
+            root().join("schemas").display()
+        ),
+    )
+    .unwrap();
+}
+
+/// Multipart uploads open in `bucket` on the moto server at `endpoint` (moto answers
+/// unsigned requests).
+fn open_uploads(endpoint: &str, bucket: &str) -> usize {
+    let url = format!("{endpoint}/{bucket}?uploads");
+    let out = Command::new("python3")
+        .args(["-c", "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1]).read().decode())"])
+        .arg(url)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .matches("<UploadId>")
+        .count()
+}
+
+/// Files a local store staged and has not renamed into place yet.
+fn staged_files(lake: &Path) -> usize {
+    let pattern = format!("{}/**/*#*", lake.display());
+    glob::glob(&pattern).unwrap().count()
+}
+
+/// Starts the daemon, kills it while `in_flight` sees the large object being written,
+/// and runs it again to the end.
+fn kill_mid_write(cmd: impl Fn() -> Command, in_flight: impl Fn() -> usize) {
+    let daemon = Daemon::start(cmd());
+    wait_until("the large object's write to begin", || in_flight() > 0);
+    assert!(daemon.kill(), "the daemon was still writing");
+    assert!(in_flight() > 0, "the kill left the write unfinished");
+    run_ok(&mut cmd());
+}
+
+#[test]
+fn a_kill_mid_multipart_upload_leaves_no_upload_behind() {
+    let (_moto, endpoint) = start_moto();
+    create_bucket(&endpoint, "lake");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    one_large_object(dir, "s3://lake/big");
+    let cmd = || {
+        let mut cmd = weir_run(&dir.join("pipelines"), &dir.join("state"));
+        s3_env(&mut cmd, &endpoint);
+        cmd
+    };
+    kill_mid_write(cmd, || open_uploads(&endpoint, "lake"));
+    let (rows, ids, unfinished) = check(&["s3", &endpoint, "lake"]);
+    assert_eq!((rows, ids), (300_000, 300_000));
+    assert!(
+        unfinished.is_empty(),
+        "uploads left unfinished: {unfinished:?}"
+    );
+}
+
+#[test]
+fn a_kill_mid_local_write_leaves_no_staged_file_behind() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    one_large_object(dir, "../lake");
+    let lake = dir.join("lake");
+    let cmd = || weir_run(&dir.join("pipelines"), &dir.join("state"));
+    kill_mid_write(cmd, || staged_files(&lake));
+    let (rows, ids, unfinished) = check(&["local", lake.to_str().unwrap()]);
+    assert_eq!((rows, ids), (300_000, 300_000));
+    assert!(unfinished.is_empty(), "staged files left: {unfinished:?}");
+}

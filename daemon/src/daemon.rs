@@ -1,11 +1,12 @@
 //! The daemon: validates every pipeline file of a directory, runs the valid ones side by
-//! side, and drains them all when the shutdown token fires.
+//! side, each failing alone, and drains them all when the shutdown token fires.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::config::validate_in;
+use crate::config::{ConfigErrors, PipelineSpec, name_taken, validate_in};
 use crate::pipeline::run_pipeline;
 
 /// How one pipeline ended.
@@ -27,8 +28,40 @@ pub fn pipeline_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
+/// Validates every pipeline file in `dir`. Two files that give the same `name` are
+/// both refused: the name keys a pipeline's state and its object keys.
+pub fn validate_dir(
+    dir: &Path,
+    state_dir: &Path,
+) -> std::io::Result<Vec<(PathBuf, Result<PipelineSpec, ConfigErrors>)>> {
+    let mut checked: Vec<_> = pipeline_files(dir)?
+        .into_iter()
+        .map(|file| {
+            let spec = validate_in(&file, state_dir);
+            (file, spec)
+        })
+        .collect();
+    let names: Vec<(PathBuf, String)> = checked
+        .iter()
+        .filter_map(|(file, spec)| Some((file.clone(), spec.as_ref().ok()?.name.clone())))
+        .collect();
+    for (file, result) in &mut checked {
+        let Ok(spec) = result else { continue };
+        let others: Vec<&Path> = names
+            .iter()
+            .filter(|(f, n)| *n == spec.name && f != file)
+            .map(|(f, _)| f.as_path())
+            .collect();
+        if !others.is_empty() {
+            *result = Err(name_taken(file, &spec.name, &others).into());
+        }
+    }
+    Ok(checked)
+}
+
 /// Runs every valid pipeline in `dir` until each ends or `shutdown` fires. Invalid
-/// files are reported and do not stop the others.
+/// files are reported and do not stop the others, nor does a pipeline that fails or
+/// panics: it is reported with its reason.
 pub async fn run_dir(
     dir: &Path,
     state_dir: &Path,
@@ -36,8 +69,9 @@ pub async fn run_dir(
 ) -> std::io::Result<Vec<Report>> {
     let mut reports = Vec::new();
     let mut running = tokio::task::JoinSet::new();
-    for file in pipeline_files(dir)? {
-        match validate_in(&file, state_dir) {
+    let mut started = HashMap::new();
+    for (file, checked) in validate_dir(dir, state_dir)? {
+        match checked {
             Err(errors) => {
                 tracing::error!("invalid pipeline, not started:\n{errors}");
                 reports.push(Report {
@@ -49,16 +83,22 @@ pub async fn run_dir(
             Ok(spec) => {
                 let (state_dir, token) = (state_dir.to_path_buf(), shutdown.clone());
                 tracing::info!(pipeline = %spec.name, file = %file.display(), sink = %spec.sink.location_display(), "pipeline started");
-                running.spawn(async move {
-                    let name = spec.name.clone();
-                    let result = run_pipeline(spec, &state_dir, token).await;
-                    (file, name, result)
-                });
+                let name = spec.name.clone();
+                let task =
+                    running.spawn(async move { run_pipeline(spec, &state_dir, token).await });
+                started.insert(task.id(), (file, name));
             }
         }
     }
-    while let Some(done) = running.join_next().await {
-        let (file, name, result) = done.expect("pipeline tasks do not panic");
+    while let Some(done) = running.join_next_with_id().await {
+        let (id, result) = match done {
+            Ok((id, result)) => (
+                id,
+                result.map_err(|(o, e)| (o.stats.records, e.to_string())),
+            ),
+            Err(e) => (e.id(), Err((0, panic_reason(e)))),
+        };
+        let (file, name) = started.remove(&id).expect("every task was started here");
         let result = match result {
             Ok(o) => {
                 let s = o.stats;
@@ -68,12 +108,28 @@ pub async fn run_dir(
                     s.records, s.objects, o.location, s.dead_letters
                 ))
             }
-            Err((o, e)) => {
-                tracing::error!(pipeline = %name, error = %e, records = o.stats.records, "pipeline failed");
-                Err(e.to_string())
+            Err((records, e)) => {
+                tracing::error!(pipeline = %name, error = %e, records, "pipeline failed");
+                Err(e)
             }
         };
         reports.push(Report { file, name, result });
     }
     Ok(reports)
+}
+
+/// Why a pipeline task ended without a result: its panic message, or its cancellation.
+fn panic_reason(e: tokio::task::JoinError) -> String {
+    if !e.is_panic() {
+        return "the pipeline task was cancelled".into();
+    }
+    let payload = e.into_panic();
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".into());
+    format!(
+        "internal error: the pipeline panicked ({message}); its unwritten records stay uncommitted and are read again at the next start; please report it"
+    )
 }

@@ -183,19 +183,21 @@ fn schema(command: SchemaCommand) -> ExitCode {
 }
 
 fn validate(paths: Vec<PathBuf>) -> ExitCode {
+    let state = std::env::var_os("WEIR_STATE_DIR").unwrap_or_else(|| ".weir/state".into());
+    let state = std::path::Path::new(&state);
+    let cache = weir::transform::CompileCache::new(weir::pipeline::plugin_cache_dir(state));
     let mut ok = true;
     for path in paths {
-        let files = if path.is_dir() {
-            weir::daemon::pipeline_files(&path).unwrap_or_default()
+        // A directory is checked as the daemon would run it: names must be unique.
+        let checked = if path.is_dir() {
+            weir::daemon::validate_dir(&path, state).unwrap_or_default()
         } else {
-            vec![path]
+            let spec = weir::config::validate_in(&path, state);
+            vec![(path, spec)]
         };
-        for file in files {
-            let cache = weir::transform::CompileCache::new(weir::pipeline::plugin_cache_dir(
-                std::path::Path::new(".weir/state"),
-            ));
-            let checked = weir::config::validate(&file)
-                .and_then(|spec| weir::config::load_plugins(&spec, &cache).map(|_| spec));
+        for (file, spec) in checked {
+            let checked =
+                spec.and_then(|spec| weir::config::load_plugins(&spec, &cache).map(|_| spec));
             match checked {
                 Ok(spec) => println!("{}: ok (pipeline `{}`)", file.display(), spec.name),
                 Err(errors) => {

@@ -14,4 +14,4 @@ pub use load::{load_pipeline, parse_pipeline};
 pub use model::*;
 pub use transforms::load_plugins;
 pub use units::{ByteSize, Duration};
-pub use validate::{PipelineSpec, validate, validate_in};
+pub use validate::{PipelineSpec, name_taken, validate, validate_in};

@@ -42,6 +42,28 @@ pub fn validate_in(path: &Path, state_dir: &Path) -> Result<PipelineSpec, Config
     check(path, &config, &root, state_dir)
 }
 
+/// The error for a pipeline whose `name` another file in the same directory gives too,
+/// located at the `name` key.
+pub fn name_taken(file: &Path, name: &str, others: &[&Path]) -> ConfigError {
+    let others: Vec<String> = others
+        .iter()
+        .map(|o| format!("`{}`", o.display()))
+        .collect();
+    let mut error = ConfigError::new(
+        file,
+        "name",
+        format!("pipeline `{name}` is also defined in {}", others.join(", ")),
+    )
+    .hint("a pipeline's name keys its state and its object keys; give each file its own name");
+    if let Some(node) = load_pipeline(file)
+        .ok()
+        .and_then(|(_, root)| locate(&root, "name"))
+    {
+        error = error.at(node.span());
+    }
+    error
+}
+
 pub(super) struct Checker<'a> {
     file: &'a Path,
     root: &'a Node,

@@ -47,7 +47,7 @@ fn main() {
     );
 
     let hourly = "orders/dt=!{timestamp:yyyy-MM-dd}/hour=!{timestamp:HH}/";
-    let [secs, rss, out_bytes, written] = spawn(tmp.path(), "pipeline", &day, hourly, "256MiB");
+    let [secs, rss, out_bytes, written, _] = spawn(tmp.path(), "pipeline", &day, hourly, "256MiB");
     let rate = written / secs;
     println!("\n[run 1] pipeline, hourly prefixes, memory_budget 256MiB");
     println!("  records/s        {:>12.0}", rate);
@@ -60,7 +60,7 @@ fn main() {
         "  output / input   {:>12.3}",
         out_bytes / input_bytes as f64
     );
-    let [base_secs, base_rss, _, _] = spawn(tmp.path(), "baseline", &day, "", "");
+    let [base_secs, base_rss, _, _, _] = spawn(tmp.path(), "baseline", &day, "", "");
     let base_rate = records as f64 / base_secs;
     println!(
         "  baseline rec/s   {:>12.0}  (arrow-json decode + ArrowWriter, one file, peak RSS {:.0} MiB)",
@@ -72,12 +72,14 @@ fn main() {
         rate / base_rate
     );
 
+    metrics_cost(tmp.path(), &day, hourly);
+
     // Run 2: 1,000 open prefixes (one per minute of event time) under a 64 MiB budget.
     let spread = tmp.path().join("minutes.ndjson");
     write_input(&spread, records, 1000);
     std::fs::remove_file(&day).unwrap();
     let minutes = "orders/!{timestamp:dd}/!{timestamp:HH}/!{timestamp:mm}/";
-    let [secs, rss, _, written] = spawn(tmp.path(), "pipeline", &spread, minutes, "64MiB");
+    let [secs, rss, _, written, _] = spawn(tmp.path(), "pipeline", &spread, minutes, "64MiB");
     println!("\n[run 2] 1000 open prefixes, memory_budget 64MiB");
     println!("  records/s        {:>12.0}", written / secs);
     println!(
@@ -86,8 +88,32 @@ fn main() {
     );
 }
 
-/// Runs one measurement in a fresh process, so peak RSS is its own.
-fn spawn(dir: &Path, scenario: &str, input: &Path, prefix: &str, budget: &str) -> [f64; 4] {
+/// What collecting metrics costs: run 1's pipeline with metrics collected and with
+/// collection switched off, alternating, three times each. CPU time is compared (wall
+/// time on this machine varies more than the effect measured).
+fn metrics_cost(dir: &Path, input: &Path, prefix: &str) {
+    let (mut on, mut off) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        on.push(spawn(dir, "pipeline", input, prefix, "256MiB")[4]);
+        off.push(spawn(dir, "pipeline-quiet", input, prefix, "256MiB")[4]);
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (on_cpu, off_cpu) = (median(&mut on), median(&mut off));
+    println!("\n[run 3] run 1 with metrics collected / switched off, 3 runs each, alternating");
+    println!("  CPU s, metrics   {on:.2?}");
+    println!("  CPU s, no metrics{off:.2?}");
+    println!(
+        "  rate ratio       {:>12.3}  (median CPU off / on; target >= 0.97)",
+        off_cpu / on_cpu
+    );
+}
+
+/// Runs one measurement in a fresh process, so peak RSS is its own. Returns seconds,
+/// peak RSS, output bytes, records written and CPU seconds.
+fn spawn(dir: &Path, scenario: &str, input: &Path, prefix: &str, budget: &str) -> [f64; 5] {
     let out = std::process::Command::new(std::env::current_exe().unwrap())
         .env("WEIR_BENCH_SCENARIO", scenario)
         .env("WEIR_BENCH_DIR", dir)
@@ -107,7 +133,7 @@ fn spawn(dir: &Path, scenario: &str, input: &Path, prefix: &str, budget: &str) -
             )
         });
     let v: Vec<f64> = line.split(' ').map(|x| x.parse().unwrap()).collect();
-    [v[0], v[1], v[2], v[3]]
+    [v[0], v[1], v[2], v[3], v[4]]
 }
 
 fn child(scenario: &str) {
@@ -133,7 +159,7 @@ fn child(scenario: &str) {
         _ => {
             let (secs, out_bytes, written) = run_pipeline(
                 &dir,
-                "bench",
+                (scenario != "pipeline-quiet").then_some("bench"),
                 &input,
                 &registry,
                 &var("WEIR_BENCH_PREFIX"),
@@ -142,7 +168,11 @@ fn child(scenario: &str) {
             [secs, out_bytes as f64, written as f64]
         }
     };
-    println!("RESULT {secs} {} {out_bytes} {written}", peak_rss());
+    println!(
+        "RESULT {secs} {} {out_bytes} {written} {}",
+        peak_rss(),
+        cpu_seconds()
+    );
 }
 
 /// Writes `records` events with event times spread over `minutes`; returns the size.
@@ -168,6 +198,15 @@ fn write_input(path: &Path, records: u64, minutes: u64) -> u64 {
     std::fs::metadata(path).unwrap().len()
 }
 
+/// User and system CPU time of this process so far.
+fn cpu_seconds() -> f64 {
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage writes into the struct it is given.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(usage.ru_utime) + secs(usage.ru_stime)
+}
+
 fn peak_rss() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
     let kb: u64 = status
@@ -179,15 +218,17 @@ fn peak_rss() -> f64 {
     (kb * 1024) as f64
 }
 
-/// Runs one pipeline in this process; returns (seconds, output bytes, records written).
+/// Runs one pipeline in this process, named `name` with metrics collected, or with
+/// collection switched off when `None`; returns (seconds, output bytes, records written).
 fn run_pipeline(
     dir: &Path,
-    name: &str,
+    metrics_name: Option<&str>,
     input: &Path,
     registry: &Path,
     prefix: &str,
     budget: &str,
 ) -> (f64, u64, u64) {
+    let name = metrics_name.unwrap_or("bench");
     let pipelines = dir.join(format!("pipelines-{name}"));
     std::fs::create_dir_all(&pipelines).unwrap();
     let lake = dir.join(format!("lake-{name}"));
@@ -204,6 +245,11 @@ fn run_pipeline(
     )
     .unwrap();
     let spec = weir::config::validate(&file).unwrap_or_else(|e| panic!("{e}"));
+    let hub = weir::metrics::Hub::default();
+    let metrics = match metrics_name {
+        Some(name) => hub.add(name, file.clone(), String::new()),
+        None => weir::metrics::PipelineMetrics::disabled(),
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -213,6 +259,7 @@ fn run_pipeline(
         .block_on(weir::pipeline::run_pipeline(
             spec,
             &dir.join(format!("state-{name}")),
+            metrics,
             CancellationToken::new(),
         ))
         .map_err(|(_, e)| e)

@@ -3,10 +3,12 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{ConfigErrors, PipelineSpec, name_taken, validate_in};
+use crate::metrics::{Hub, State, digest_of};
 use crate::pipeline::run_pipeline;
 
 /// How one pipeline ended.
@@ -65,6 +67,7 @@ pub fn validate_dir(
 pub async fn run_dir(
     dir: &Path,
     state_dir: &Path,
+    hub: Arc<Hub>,
     shutdown: CancellationToken,
 ) -> std::io::Result<Vec<Report>> {
     let mut reports = Vec::new();
@@ -74,6 +77,7 @@ pub async fn run_dir(
         match checked {
             Err(errors) => {
                 tracing::error!("invalid pipeline, not started:\n{errors}");
+                hub.refuse(&file, errors.to_string());
                 reports.push(Report {
                     name: String::new(),
                     file,
@@ -84,8 +88,15 @@ pub async fn run_dir(
                 let (state_dir, token) = (state_dir.to_path_buf(), shutdown.clone());
                 tracing::info!(pipeline = %spec.name, file = %file.display(), sink = %spec.sink.location_display(), "pipeline started");
                 let name = spec.name.clone();
-                let task =
-                    running.spawn(async move { run_pipeline(spec, &state_dir, token).await });
+                let metrics = hub.add(&name, file.clone(), digest_of(&file));
+                let task = running.spawn(async move {
+                    let result = run_pipeline(spec, &state_dir, metrics.clone(), token).await;
+                    match &result {
+                        Ok(_) => metrics.set_state(State::Finished, None),
+                        Err((_, e)) => metrics.set_state(State::Failed, Some(e.to_string())),
+                    }
+                    result
+                });
                 started.insert(task.id(), (file, name));
             }
         }
@@ -110,6 +121,9 @@ pub async fn run_dir(
             }
             Err((records, e)) => {
                 tracing::error!(pipeline = %name, error = %e, records, "pipeline failed");
+                if let Some(entry) = hub.pipelines().get(&name) {
+                    entry.metrics.set_state(State::Failed, Some(e.clone()));
+                }
                 Err(e)
             }
         };

@@ -3,8 +3,11 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use std::sync::Arc;
+
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
+use weir::metrics::Hub;
 
 // Many small, short-lived allocations on several threads: mimalloc keeps both the
 // time and the fragmentation (RSS) of that pattern far below the system allocator's.
@@ -14,8 +17,17 @@ static GLOBAL: weir::alloc::Allocator = mimalloc::MiMalloc;
 #[derive(Parser)]
 #[command(name = "weir", version, about = "Moves event streams into data lakes")]
 struct Cli {
+    /// Log lines for people (`human`) or one JSON object per line (`json`).
+    #[arg(long, global = true, default_value = "human", env = "WEIR_LOG_FORMAT")]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Human,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -35,6 +47,14 @@ enum Command {
         /// The registry directory that `--registry-listen` serves.
         #[arg(long, default_value = "schemas")]
         registry: PathBuf,
+        /// Serve the admin API here (health, readiness, Prometheus metrics, pipeline
+        /// status), e.g. 127.0.0.1:9464.
+        #[arg(long, env = "WEIR_ADMIN_LISTEN")]
+        admin_listen: Option<std::net::SocketAddr>,
+        /// Require `Authorization: Bearer <token>` on the admin API (all but /health
+        /// and /ready).
+        #[arg(long, env = "WEIR_ADMIN_TOKEN", hide_env_values = true)]
+        admin_token: Option<String>,
     },
     /// Check pipeline files (or directories of them) and report every problem. Plugins
     /// are loaded and their `init` checks their config.
@@ -122,14 +142,18 @@ fn tune_allocator() {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("WEIR_LOG")
                 .unwrap_or_else(|_| "info".into()),
         )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Json => logs.json().init(),
+        LogFormat::Human => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+    }
     match cli.command {
         Command::Validate { paths } => validate(paths),
         Command::Plugin { command } => plugin(command),
@@ -139,10 +163,15 @@ fn main() -> ExitCode {
             state_dir,
             registry_listen,
             registry,
+            admin_listen,
+            admin_token,
         } => {
             let runtime = tokio::runtime::Runtime::new().expect("tokio runtime starts");
-            let registry = registry_listen.map(|addr| (addr, registry));
-            runtime.block_on(run(pipelines, state_dir, registry))
+            let servers = Servers {
+                registry: registry_listen.map(|addr| (addr, registry)),
+                admin: admin_listen.map(|addr| (addr, admin_token)),
+            };
+            runtime.block_on(run(pipelines, state_dir, servers))
         }
     }
 }
@@ -258,41 +287,64 @@ async fn serve_registry(
     shutdown: CancellationToken,
 ) -> Result<(), String> {
     let (listener, router) = registry_server(listen, root).await?;
-    weir::admin::serve(listener, router, shutdown)
+    weir::admin::serve(listener, router, "schema registry API", shutdown)
         .await
         .map_err(|e| e.to_string())
 }
 
-async fn run(
-    pipelines: PathBuf,
-    state_dir: PathBuf,
+/// The listeners `weir run` may serve beside its pipelines.
+struct Servers {
     registry: Option<(std::net::SocketAddr, PathBuf)>,
-) -> ExitCode {
+    admin: Option<(std::net::SocketAddr, Option<String>)>,
+}
+
+/// Binds the listeners `servers` asks for and serves them until `stop` fires; a taken
+/// port fails before any pipeline starts.
+async fn start_servers(
+    servers: Servers,
+    hub: Arc<Hub>,
+    stop: &CancellationToken,
+) -> Result<Vec<Served>, String> {
+    let mut running = Vec::new();
+    if let Some((listen, token)) = servers.admin {
+        let listener = weir::admin::bind(listen)
+            .await
+            .map_err(|e| format!("admin API: {e}"))?;
+        let router = weir::admin::api::router(hub, token);
+        let serve = weir::admin::serve(listener, router, "admin API", stop.clone());
+        running.push(("admin API", tokio::spawn(serve)));
+    }
+    if let Some((listen, root)) = servers.registry {
+        let (listener, router) = registry_server(listen, &root)
+            .await
+            .map_err(|e| format!("schema registry API: {e}"))?;
+        let serve = weir::admin::serve(listener, router, "schema registry API", stop.clone());
+        running.push(("schema registry API", tokio::spawn(serve)));
+    }
+    Ok(running)
+}
+
+type Served = (&'static str, tokio::task::JoinHandle<std::io::Result<()>>);
+
+async fn run(pipelines: PathBuf, state_dir: PathBuf, servers: Servers) -> ExitCode {
     let shutdown = CancellationToken::new();
     tokio::spawn(signals(shutdown.clone()));
-    // The registry API is bound before any pipeline starts, so a taken port fails fast.
+    let hub = Arc::new(Hub::default());
     let server_stop = CancellationToken::new();
-    let mut server = None;
-    if let Some((listen, root)) = registry {
-        match registry_server(listen, &root).await {
-            Ok((listener, router)) => {
-                let stop = server_stop.clone();
-                server = Some(tokio::spawn(weir::admin::serve(listener, router, stop)));
-            }
-            Err(e) => {
-                eprintln!("error: schema registry API: {e}");
-                return ExitCode::FAILURE;
-            }
+    let served = match start_servers(servers, hub.clone(), &server_stop).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
         }
-    }
-    let reports = weir::daemon::run_dir(&pipelines, &state_dir, shutdown).await;
+    };
+    let reports = weir::daemon::run_dir(&pipelines, &state_dir, hub, shutdown).await;
     server_stop.cancel();
-    if let Some(Ok(Err(e))) = match server {
-        Some(s) => Some(s.await),
-        None => None,
-    } {
-        eprintln!("error: schema registry API: {e}");
-        return ExitCode::FAILURE;
+    for (what, task) in served {
+        if let Ok(Err(e)) = task.await {
+            eprintln!("error: {what}: {e}");
+            return ExitCode::FAILURE;
+        }
     }
     let reports = match reports {
         Ok(r) => r,

@@ -1,7 +1,9 @@
-//! The daemon's HTTP side: for now Confluent's Schema Registry API over the local
-//! registry, served on its own listener (`weir schema serve`, or `weir run
-//! --registry-listen`).
+//! The daemon's HTTP side: the admin API (health, readiness, metrics, pipeline status;
+//! `weir run --admin-listen`) and Confluent's Schema Registry API over the local
+//! registry (`weir schema serve`, or `weir run --registry-listen`), each on its own
+//! listener.
 
+pub mod api;
 pub mod registry;
 
 use std::net::SocketAddr;
@@ -16,13 +18,14 @@ pub async fn bind(listen: SocketAddr) -> std::io::Result<TcpListener> {
         .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {listen}: {e}")))
 }
 
-/// Serves `router` on `listener` until `shutdown` fires.
+/// Serves `router` (the API named `what`) on `listener` until `shutdown` fires.
 pub async fn serve(
     listener: TcpListener,
     router: axum::Router,
+    what: &'static str,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    tracing::info!(address = %listener.local_addr()?, "schema registry API listening");
+    tracing::info!(address = %listener.local_addr()?, "{what} listening");
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await

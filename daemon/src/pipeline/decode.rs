@@ -10,6 +10,7 @@ use chrono::TimeZone;
 
 use super::columns::Columns;
 use crate::config::{ErrorAction, Format, OnErrorConfig};
+use crate::metrics::PipelineMetrics;
 use crate::record::Batch;
 use crate::schema::Schema;
 use crate::schema::record_json::{self, Value};
@@ -40,6 +41,7 @@ pub struct Decoder {
     chain: Option<Arc<Chain>>,
     /// Binary records arrive as base64 lines.
     base64: bool,
+    metrics: PipelineMetrics,
 }
 
 /// The state of decoding one batch.
@@ -73,7 +75,18 @@ impl Decoder {
             on_error,
             chain,
             base64: false,
+            metrics: PipelineMetrics::disabled(),
         }
+    }
+
+    /// Where rejected records and transform times are counted.
+    pub fn with_metrics(mut self, metrics: PipelineMetrics) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    pub fn metrics(&self) -> &PipelineMetrics {
+        &self.metrics
     }
 
     /// Records are base64 lines of binary records (the file source's `encoding: base64`).
@@ -91,7 +104,10 @@ impl Decoder {
     pub fn decode(&self, batch: Batch) -> (Routed, Option<StopAt>) {
         let (batch, failed) = match &self.chain {
             Some(chain) => {
-                let (batch, failed) = chain.apply(batch);
+                let observe = |step: &str, took: std::time::Duration| {
+                    self.metrics.transform(step, took.as_secs_f64())
+                };
+                let (batch, failed) = chain.apply_observed(batch, observe);
                 (batch, Some(failed))
             }
             None => (batch, None),
@@ -323,6 +339,10 @@ impl Decoder {
             ErrorKind::SchemaIncompatible => self.on_error.schema_incompatible,
         };
         let position = batch.position(i);
+        if action != ErrorAction::Stop {
+            self.metrics
+                .rejected(kind.as_str(), action == ErrorAction::Drop);
+        }
         match action {
             ErrorAction::Drop => None,
             ErrorAction::Stop => Some(StopAt {

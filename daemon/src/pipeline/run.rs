@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::decode::{Decoder, StopAt};
 use crate::config::PipelineSpec;
+use crate::metrics::{PipelineMetrics, State};
 use crate::record::Batch;
 use crate::sink::writer::SinkStats;
 use crate::sink::{Routed, SinkError, SinkWriter, StoreError, open_store};
@@ -63,6 +64,7 @@ pub struct PipelineOutcome {
 pub async fn run_pipeline(
     spec: PipelineSpec,
     state_dir: &Path,
+    metrics: PipelineMetrics,
     shutdown: CancellationToken,
 ) -> Result<PipelineOutcome, (PipelineOutcome, PipelineError)> {
     let location = spec.sink.location_display();
@@ -75,7 +77,19 @@ pub async fn run_pipeline(
             e,
         )
     };
-    let chain = load_chain(&spec, state_dir).map_err(failed)?;
+    // Compiling plugins blocks: it runs off the async workers.
+    let dir = state_dir.to_path_buf();
+    let loading = tokio::task::spawn_blocking(move || {
+        let chain = load_chain(&spec, &dir);
+        (spec, chain)
+    });
+    let (spec, chain) = loading.await.map_err(|e| {
+        failed(PipelineError::Internal {
+            stage: "plugin loading",
+            reason: e.to_string(),
+        })
+    })?;
+    let chain = chain.map_err(failed)?;
     let state = StateStore::new(state_dir, &spec.name);
     let positions = state.load().map_err(|e| failed(e.into()))?;
     let store = open_store(&spec.sink.location).map_err(|e| failed(e.into()))?;
@@ -90,7 +104,8 @@ pub async fn run_pipeline(
     )
     .await
     .map_err(|e| failed(e.into()))?
-    .with_batches_in_flight(CHANNEL_DEPTH + decode_workers() + ROUTED_DEPTH + 1);
+    .with_batches_in_flight(CHANNEL_DEPTH + decode_workers() + ROUTED_DEPTH + 1)
+    .with_metrics(metrics.clone());
 
     let source_stop = shutdown.child_token();
     let (batch_tx, batch_rx) = mpsc::channel::<Batch>(CHANNEL_DEPTH);
@@ -107,8 +122,10 @@ pub async fn run_pipeline(
         spec.on_error,
         chain,
     )
-    .with_base64_lines(spec.source.base64_lines());
+    .with_base64_lines(spec.source.base64_lines())
+    .with_metrics(metrics.clone());
     let decode = tokio::spawn(decode_in_order(decoder, batch_rx, routed_tx));
+    metrics.set_state(State::Running, None);
 
     let result = drive(&mut writer, &mut routed_rx, &source_stop).await;
     source_stop.cancel();
@@ -175,6 +192,7 @@ async fn decode_in_order(
     let workers = decode_workers();
     let mut decoded = tokio_stream::wrappers::ReceiverStream::new(batches)
         .map(|batch| {
+            decoder.metrics().read(batch.len(), batch.value_bytes());
             let decoder = decoder.clone();
             tokio::task::spawn_blocking(move || {
                 let out = decoder.decode(batch);

@@ -94,6 +94,7 @@ struct Writing {
     partition: PartitionId,
     first_position: u64,
     bytes: usize,
+    opened: Instant,
 }
 
 /// All open buffers and those being written, their byte total, and what each partition
@@ -180,6 +181,7 @@ impl Buffers {
                 partition: key.partition.clone(),
                 first_position: buffer.first_position,
                 bytes: buffer.bytes,
+                opened: buffer.opened,
             },
         );
         Some((id, buffer))
@@ -214,6 +216,25 @@ impl Buffers {
 
     pub fn keys(&self) -> Vec<BufferKey> {
         self.due(|_| true)
+    }
+
+    /// Buffers open (not counting those being written).
+    pub fn open_count(&self) -> usize {
+        self.open.len()
+    }
+
+    /// Per partition with records not yet durable: how long, in seconds, the oldest of
+    /// its open or writing buffers has held records.
+    pub fn lags(&self) -> BTreeMap<String, f64> {
+        let mut lags: BTreeMap<String, f64> = BTreeMap::new();
+        let open = self.open.iter().map(|(k, b)| (&k.partition, b.opened));
+        let writing = self.writing.values().map(|w| (&w.partition, w.opened));
+        for (partition, opened) in open.chain(writing) {
+            let age = opened.elapsed().as_secs_f64();
+            let lag = lags.entry(partition.to_string()).or_insert(age);
+            *lag = lag.max(age);
+        }
+        lags
     }
 
     /// The contiguous watermark per partition: the lowest position still in a buffer or

@@ -18,12 +18,13 @@ use parquet::file::properties::WriterProperties;
 use super::store::Store;
 use super::upload::{SharedJournal, TrackedUpload};
 use crate::config::Compression;
+use crate::metrics::PipelineMetrics;
 
 /// Writes `batches` as one Parquet object; returns its size in bytes. A failed write
 /// leaves nothing behind: its multipart upload (or staged file) is discarded.
 pub async fn write_parquet(
     store: &Store,
-    journal: &SharedJournal,
+    (journal, metrics): (&SharedJournal, &PipelineMetrics),
     path: &Path,
     schema: SchemaRef,
     batches: &[RecordBatch],
@@ -33,7 +34,8 @@ pub async fn write_parquet(
         Some(multipart) => {
             let objects = store.objects.clone();
             let mut upload =
-                TrackedUpload::new(objects, multipart.clone(), journal.clone(), path.clone());
+                TrackedUpload::new(objects, multipart.clone(), journal.clone(), path.clone())
+                    .with_metrics(metrics.clone());
             let written = encode(&mut upload, schema, batches, props).await;
             if written.is_err() {
                 upload.abort().await;
@@ -45,6 +47,7 @@ pub async fn write_parquet(
             let mut staged = BufWriter::with_capacity(store.objects.clone(), path.clone(), 8 << 20)
                 .with_max_concurrency(2);
             let written = encode(&mut staged, schema, batches, props).await;
+            metrics.store_request("put", written.is_ok());
             if written.is_err() {
                 let _ = staged.abort().await;
             }

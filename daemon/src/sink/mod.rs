@@ -13,6 +13,7 @@ pub mod spec;
 mod store;
 pub mod template;
 mod upload;
+mod write_job;
 pub mod writer;
 
 pub use buffers::{Group, GroupData, Routed};

@@ -16,6 +16,7 @@ use object_store::{MultipartId, ObjectStore, ObjectStoreExt, PutPayload, PutPayl
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
 
+use crate::metrics::PipelineMetrics;
 use crate::state::StateError;
 
 /// Parts of 8 MiB (S3 wants at least 5 MiB for every part but the last), two in flight:
@@ -147,6 +148,7 @@ pub struct TrackedUpload {
     id: Option<MultipartId>,
     parts: Vec<Option<PartId>>,
     sending: JoinSet<object_store::Result<(usize, PartId)>>,
+    metrics: PipelineMetrics,
 }
 
 impl TrackedUpload {
@@ -165,7 +167,24 @@ impl TrackedUpload {
             id: None,
             parts: Vec::new(),
             sending: JoinSet::new(),
+            metrics: PipelineMetrics::disabled(),
         }
+    }
+
+    /// Where each call to the store is counted.
+    pub fn with_metrics(mut self, metrics: PipelineMetrics) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// Counts one call to the store and passes its result on.
+    fn count<T>(
+        &self,
+        operation: &'static str,
+        result: object_store::Result<T>,
+    ) -> object_store::Result<T> {
+        self.metrics.store_request(operation, result.is_ok());
+        result
     }
 
     /// Sends the buffered bytes as the next part, starting the upload first if needed.
@@ -173,7 +192,8 @@ impl TrackedUpload {
         let id = match &self.id {
             Some(id) => id.clone(),
             None => {
-                let id = self.multipart.create_multipart(&self.path).await?;
+                let created = self.multipart.create_multipart(&self.path).await;
+                let id = self.count("create_multipart", created)?;
                 self.journal
                     .lock()
                     .expect("journal lock")
@@ -188,10 +208,15 @@ impl TrackedUpload {
         let payload = std::mem::replace(&mut self.part, PutPayloadMut::new()).freeze();
         let index = self.parts.len();
         self.parts.push(None);
-        let (store, path) = (self.multipart.clone(), self.path.clone());
+        let (store, path, metrics) = (
+            self.multipart.clone(),
+            self.path.clone(),
+            self.metrics.clone(),
+        );
         self.sending.spawn(async move {
-            let part = store.put_part(&path, &id, index, payload).await?;
-            Ok((index, part))
+            let part = store.put_part(&path, &id, index, payload).await;
+            metrics.store_request("put_part", part.is_ok());
+            Ok((index, part?))
         });
         Ok(())
     }
@@ -218,9 +243,11 @@ impl TrackedUpload {
             self.settle_one().await?;
         }
         let parts = self.parts.drain(..).map(|p| p.expect("every part settled"));
-        self.multipart
+        let completed = self
+            .multipart
             .complete_multipart(&self.path, &id, parts.collect())
-            .await?;
+            .await;
+        self.count("complete_multipart", completed)?;
         self.id = None;
         self.journal.lock().expect("journal lock").finished(&id)?;
         Ok(())
@@ -230,7 +257,8 @@ impl TrackedUpload {
     pub async fn abort(&mut self) {
         self.sending.abort_all();
         let Some(id) = self.id.take() else { return };
-        if let Err(e) = self.multipart.abort_multipart(&self.path, &id).await {
+        let aborted = self.multipart.abort_multipart(&self.path, &id).await;
+        if let Err(e) = self.count("abort_multipart", aborted) {
             // Still journaled: the next start aborts it again.
             tracing::warn!(object = %self.path, error = %e, "could not abort a failed upload");
             return;

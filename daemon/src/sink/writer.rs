@@ -7,26 +7,22 @@ use std::time::{Duration, Instant};
 
 use arrow_schema::SchemaRef;
 use object_store::path::Path;
-use parquet::file::properties::WriterProperties;
 use tokio::task::JoinSet;
 
-use super::buffers::{Buffer, BufferKey, Buffers, Routed};
-use super::encode::{write_lines, write_parquet};
+use super::buffers::{BufferKey, Buffers, Routed};
 use super::ledger::{Cut, Ledger, Plan};
 use super::replay::{Replay, Step};
-use super::retry::{Failure, backoff};
 use super::spec::SinkSpec;
 use super::store::Store;
 use super::upload::{SharedJournal, UploadJournal};
+use super::write_job::{Encoding, Reason, WriteJob, Written};
 use crate::config::{Compression, Format};
+use crate::metrics::PipelineMetrics;
 use crate::state::{Positions, StateError, StateStore};
 
 /// At most this often, memory freed by budget flushes is handed back to the OS: at
 /// the budget, the allocator's delayed purging would otherwise let RSS run far past it.
 const RELEASE_PERIOD: Duration = Duration::from_millis(50);
-
-/// Attempts per object before the pipeline gives up (positions stay uncommitted).
-const ATTEMPTS: u32 = 5;
 
 /// Objects written at once, beside the writer loop: encoding a large Parquet object
 /// takes long enough that the decode stage would otherwise stall behind it.
@@ -76,6 +72,7 @@ pub struct SinkWriter {
     batches_in_flight: usize,
     /// Recent memory of one decoded batch (a moving average).
     batch_bytes: f64,
+    metrics: PipelineMetrics,
     pub stats: SinkStats,
 }
 
@@ -132,11 +129,18 @@ impl SinkWriter {
             writes: JoinSet::new(),
             batches_in_flight: 0,
             batch_bytes: 0.0,
+            metrics: PipelineMetrics::disabled(),
             stats: SinkStats::default(),
         };
         writer.remove_staged(&plan);
         writer.replay = Replay::new(plan);
         Ok(writer)
+    }
+
+    /// Where the writer reports what it does.
+    pub fn with_metrics(mut self, metrics: PipelineMetrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// How many batches the stages before the writer can hold at once; the memory budget
@@ -181,7 +185,7 @@ impl SinkWriter {
                             partition: routed.partition.clone(),
                             dead_letter,
                         };
-                        self.flush(&key, false).await?;
+                        self.flush(&key, Reason::Replay).await?;
                     }
                 }
             }
@@ -195,12 +199,17 @@ impl SinkWriter {
             if self.replay.holds(&key) {
                 continue;
             }
-            let full = self.buffers.get(&key).is_some_and(|b| {
-                b.records >= limits.max_records
-                    || (b.bytes as f64 * self.ratio) as u64 >= limits.max_bytes.0
+            let full = self.buffers.get(&key).and_then(|b| {
+                if b.records >= limits.max_records {
+                    Some(Reason::Count)
+                } else if (b.bytes as f64 * self.ratio) as u64 >= limits.max_bytes.0 {
+                    Some(Reason::Size)
+                } else {
+                    None
+                }
             });
-            if full {
-                self.flush(&key, false).await?;
+            if let Some(reason) = full {
+                self.flush(&key, reason).await?;
             }
         }
         // Buffers being written count until their objects are durable; this is where
@@ -210,7 +219,7 @@ impl SinkWriter {
             match self.buffers.largest(|k| !self.replay.holds(k)) {
                 Some(key) => {
                     tracing::debug!(pipeline = %self.pipeline, prefix = %key.prefix, "memory budget reached; flushing the largest buffer");
-                    self.flush(&key, true).await?;
+                    self.flush(&key, Reason::Memory).await?;
                 }
                 None if self.writing() => self.settle().await?,
                 None => break,
@@ -227,8 +236,12 @@ impl SinkWriter {
             .buffers
             .due(|b| now - b.opened >= interval || now - b.last_write >= idle);
         for key in due {
+            let reason = match self.buffers.get(&key) {
+                Some(b) if now - b.opened >= interval => Reason::Interval,
+                _ => Reason::Idle,
+            };
             if !self.replay.holds(&key) {
-                self.flush(&key, false).await?;
+                self.flush(&key, reason).await?;
             }
         }
         self.commit()
@@ -246,7 +259,7 @@ impl SinkWriter {
     pub async fn flush_all(&mut self) -> Result<(), SinkError> {
         for key in self.buffers.keys() {
             if !self.replay.holds(&key) {
-                self.flush(&key, false).await?;
+                self.flush(&key, Reason::Shutdown).await?;
             }
         }
         while self.writing() {
@@ -262,8 +275,12 @@ impl SinkWriter {
         if next != self.committed {
             self.state.save(&next)?;
             self.ledger.prune(&next.0)?;
+            self.metrics.committed(&next.0);
             self.committed = next;
         }
+        let buffers = &self.buffers;
+        self.metrics
+            .buffers(buffers.total_bytes(), buffers.open_count(), buffers.lags());
         Ok(())
     }
 
@@ -315,7 +332,7 @@ impl SinkWriter {
 
     /// Starts writing a buffer's object, once fewer than `WRITES_IN_FLIGHT` are being
     /// written. The cut is recorded first, so a restart writes the same object.
-    async fn flush(&mut self, key: &BufferKey, budget: bool) -> Result<(), SinkError> {
+    async fn flush(&mut self, key: &BufferKey, reason: Reason) -> Result<(), SinkError> {
         if self.buffers.get(key).is_none() {
             return Ok(());
         }
@@ -333,10 +350,12 @@ impl SinkWriter {
             first: buffer.first_position,
             last: buffer.last_position,
         })?;
+        self.metrics.flushed(reason.as_str());
         let job = WriteJob {
             pipeline: self.pipeline.clone(),
             store: self.store.clone(),
             journal: self.journal.clone(),
+            metrics: self.metrics.clone(),
             path,
             encoding: self.encoding(key.dead_letter),
             buffer,
@@ -344,13 +363,15 @@ impl SinkWriter {
         let dead_letter = key.dead_letter;
         self.writes.spawn(async move {
             let (records, buffered) = (job.buffer.records, job.buffer.bytes);
+            let opened = job.buffer.opened;
             let result = job.run().await;
             Written {
                 id,
                 dead_letter,
-                budget,
+                budget: reason == Reason::Memory,
                 records,
                 buffered,
+                opened,
                 result,
             }
         });
@@ -380,6 +401,9 @@ impl SinkWriter {
             self.ratio = 0.8 * self.ratio + 0.2 * observed;
         }
         tracing::debug!(pipeline = %self.pipeline, object = %path, records = done.records, bytes = written, "object written");
+        let waited = done.opened.elapsed().as_secs_f64();
+        self.metrics
+            .written(done.records, written, done.dead_letter, waited);
         self.stats.objects += 1;
         self.stats.bytes += written as u64;
         if done.dead_letter {
@@ -407,79 +431,6 @@ impl SinkWriter {
                     .expect("parquet sinks are validated to have a schema"),
                 Box::new(self.spec.parquet_properties()),
             ),
-        }
-    }
-}
-
-/// A finished object write.
-struct Written {
-    id: u64,
-    dead_letter: bool,
-    /// Flushed because the memory budget was reached.
-    budget: bool,
-    records: usize,
-    buffered: usize,
-    /// The object's path and encoded size.
-    result: Result<(Path, usize), SinkError>,
-}
-
-enum Encoding {
-    Lines(Compression),
-    Parquet(SchemaRef, Box<WriterProperties>),
-}
-
-/// One object to write, with everything it needs, so it runs beside the writer loop.
-struct WriteJob {
-    pipeline: String,
-    store: Store,
-    journal: SharedJournal,
-    path: Path,
-    encoding: Encoding,
-    buffer: Buffer,
-}
-
-impl WriteJob {
-    /// Writes the object, retrying what a retry can cure, with backoff and jitter.
-    async fn run(self) -> Result<(Path, usize), SinkError> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match self.write().await {
-                Ok(n) => return Ok((self.path, n)),
-                Err(f) if f.permanent || attempt >= ATTEMPTS => {
-                    return Err(SinkError::Write {
-                        key: self.path.to_string(),
-                        attempts: attempt,
-                        reason: f.reason,
-                    });
-                }
-                Err(f) => {
-                    let wait = backoff(attempt);
-                    tracing::warn!(pipeline = %self.pipeline, object = %self.path, attempt, reason = %f.reason, ?wait, "write failed; retrying");
-                    tokio::time::sleep(wait).await;
-                }
-            }
-        }
-    }
-
-    async fn write(&self) -> Result<usize, Failure> {
-        let (store, path, buffer) = (&self.store, &self.path, &self.buffer);
-        match &self.encoding {
-            Encoding::Lines(compression) => {
-                write_lines(&store.objects, path, buffer.lines.clone(), *compression)
-                    .await
-                    .map_err(|e| Failure::of(&e))
-            }
-            Encoding::Parquet(schema, props) => write_parquet(
-                store,
-                &self.journal,
-                path,
-                schema.clone(),
-                &buffer.batches,
-                (**props).clone(),
-            )
-            .await
-            .map_err(|e| Failure::of(&e)),
         }
     }
 }

@@ -20,12 +20,23 @@ pub struct Failed {
 impl Chain {
     /// Runs `batch` through every step.
     pub fn apply(&self, batch: Batch) -> (Batch, Failed) {
+        self.apply_observed(batch, |_, _| {})
+    }
+
+    /// Runs `batch` through every step, telling `observe` how long each step took.
+    pub fn apply_observed(
+        &self,
+        batch: Batch,
+        mut observe: impl FnMut(&str, std::time::Duration),
+    ) -> (Batch, Failed) {
         let (partition, next_position, mut parts) = batch.into_parts();
         let mut failed: Vec<(OwnedRecord, String)> = Vec::new();
         for step in &self.steps {
             let (wit, positions, keys, key_offsets) = to_wit(parts);
             let n = wit.len();
+            let started = std::time::Instant::now();
             let outcome = step.run(&wit);
+            observe(&step.spec.name, started.elapsed());
             if outcome.failed.is_empty()
                 && outcome.pieces.len() == 1
                 && is_identity(&outcome.pieces[0].1, n)

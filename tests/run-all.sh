@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Sets up what the tests need (Python readers, the S3-compatible server), then runs
+# Sets up what the tests need (Python readers, the S3 and Azure emulators), then runs
 # every test of the workspace. Safe to run again; installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,9 +8,19 @@ if ! command -v python3 >/dev/null || ! python3 -m pip --version >/dev/null 2>&1
   echo "==> installing python3 and pip"
   apt-get update -qq && apt-get install -y -qq python3 python3-pip >/dev/null
 fi
-if ! python3 -c "import pyarrow, duckdb, moto, fastavro, grpc_tools, confluent_kafka.schema_registry.protobuf, prometheus_client" 2>/dev/null || ! command -v moto_server >/dev/null; then
+if ! python3 -c "import pyarrow, duckdb, moto, fastavro, grpc_tools, confluent_kafka.schema_registry.protobuf, prometheus_client, azure.storage.blob" 2>/dev/null || ! command -v moto_server >/dev/null; then
   echo "==> installing test readers and servers (tests/requirements.txt)"
   python3 -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+fi
+
+# Azurite, the Azure Blob Storage emulator, comes from npm.
+if ! command -v azurite-blob >/dev/null; then
+  if ! command -v npm >/dev/null; then
+    echo "==> installing Node.js and npm"
+    apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null
+  fi
+  echo "==> installing Azurite (npm)"
+  npm install -g --silent azurite@3
 fi
 
 # Plugins are built for wasm32-wasip2 by the tests that use them.

@@ -257,7 +257,7 @@ fn run_pipeline(
     let started = Instant::now();
     let outcome = runtime
         .block_on(weir::pipeline::run_pipeline(
-            spec,
+            std::sync::Arc::new(spec),
             &dir.join(format!("state-{name}")),
             metrics,
             CancellationToken::new(),

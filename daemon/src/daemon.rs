@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{ConfigErrors, PipelineSpec, name_taken, validate_in};
 use crate::metrics::{Hub, State, digest_of};
-use crate::pipeline::run_pipeline;
+use crate::runtime::supervise;
 
 /// How one pipeline ended.
 pub struct Report {
@@ -89,14 +89,8 @@ pub async fn run_dir(
                 tracing::info!(pipeline = %spec.name, file = %file.display(), sink = %spec.sink.location_display(), "pipeline started");
                 let name = spec.name.clone();
                 let metrics = hub.add(&name, file.clone(), digest_of(&file));
-                let task = running.spawn(async move {
-                    let result = run_pipeline(spec, &state_dir, metrics.clone(), token).await;
-                    match &result {
-                        Ok(_) => metrics.set_state(State::Finished, None),
-                        Err((_, e)) => metrics.set_state(State::Failed, Some(e.to_string())),
-                    }
-                    result
-                });
+                let spec = Arc::new(spec);
+                let task = running.spawn(supervise(spec, state_dir, metrics, token));
                 started.insert(task.id(), (file, name));
             }
         }

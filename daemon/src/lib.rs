@@ -9,6 +9,7 @@ pub mod metrics;
 pub mod pipeline;
 pub mod plugin_tool;
 pub mod record;
+pub mod runtime;
 pub mod schema;
 pub mod schema_tool;
 pub mod sink;

@@ -37,18 +37,59 @@ async fn golden_pipeline_writes_the_same_lake_to_s3() {
     assert_golden(&case, &render_lake(&relative));
 }
 
+/// Listens on `port` and relays every connection to `target` (host:port).
+fn forward(port: u16, target: String) {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    std::thread::spawn(move || {
+        for client in listener.incoming().map_while(Result::ok) {
+            let server = std::net::TcpStream::connect(&target).unwrap();
+            let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            let (mut client, mut server) = (client, server);
+            std::thread::spawn(move || std::io::copy(&mut client, &mut server));
+            std::thread::spawn(move || std::io::copy(&mut s2, &mut c2));
+        }
+    });
+}
+
 #[tokio::test]
-async fn unreachable_store_fails_the_pipeline_without_committing() {
+async fn a_store_unreachable_at_first_is_waited_for_then_written_once() {
     let case = root().join("tests/golden/hourly_parquet");
     let tmp = tempfile::tempdir().unwrap();
-    let dead = format!("http://127.0.0.1:{}", free_port());
-    let out = golden_to_s3(&case, tmp.path(), &dead).output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("failed after 5 attempt(s)"), "{stderr}");
+    let port = free_port();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let mut daemon = golden_to_s3(&case, tmp.path(), &endpoint)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Nothing listens yet: every attempt fails, and the pipeline waits to run again.
+    let stderr = std::io::BufReader::new(daemon.stderr.take().unwrap());
+    let mut lines = std::io::BufRead::lines(stderr).map_while(Result::ok);
+    let restart = lines
+        .by_ref()
+        .find(|l| l.contains("the pipeline restarts from its stored positions"))
+        .expect("the pipeline restarts after the transient failure");
+    assert!(restart.contains("(transient)"), "{restart}");
+    std::thread::spawn(move || lines.for_each(drop));
     let positions = tmp.path().join("hourly/positions.json");
     assert!(
         !positions.exists() || std::fs::read_to_string(&positions).unwrap().contains(": 0"),
-        "nothing may be acknowledged"
+        "nothing may be acknowledged while the store is down"
     );
+
+    // The store comes up, with its bucket, behind the port the pipeline was given.
+    let (_server, endpoint) = start_moto();
+    create_bucket(&endpoint, "lake");
+    forward(port, endpoint.trim_start_matches("http://").to_string());
+    let status = daemon.wait().unwrap();
+    assert!(
+        status.success(),
+        "the pipeline finishes once the store is up: {status}"
+    );
+    let store = Arc::new(s3(&endpoint, "lake").build().unwrap());
+    let relative = read_lake(store)
+        .await
+        .into_iter()
+        .map(|(k, v)| (k.trim_start_matches("golden/").to_string(), v))
+        .collect();
+    assert_golden(&case, &render_lake(&relative));
 }

@@ -132,8 +132,9 @@ pub struct SchemaConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SinkConfig {
-    /// `file:///abs/dir`, `file://relative/dir` (relative to the working directory) or
-    /// `s3://bucket/optional/root`.
+    /// Where objects go: a directory (relative to the pipeline file), `file:///abs/dir`,
+    /// `s3://bucket/root`, `gs://bucket/root`, or `az://container/root` (also
+    /// `abfss://container@account.dfs.core.windows.net/root`).
     pub url: String,
     /// `parquet` (default) or `jsonl`.
     #[serde(default)]
@@ -162,6 +163,12 @@ pub struct SinkConfig {
     /// S3 connection settings; each falls back to the standard AWS environment variables.
     #[serde(default)]
     pub s3: S3Config,
+    /// Settings of a `gs://` or `az://` store, by object_store's configuration keys
+    /// (`google_service_account`, `google_base_url`, `azure_storage_account_name`,
+    /// `azure_storage_account_key`, `azure_storage_use_emulator`, ...); each falls back
+    /// to the cloud's standard environment variables.
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
 }
 
 fn yes() -> bool {

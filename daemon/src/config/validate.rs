@@ -213,12 +213,12 @@ fn sink_spec(
     schema: Option<&Schema>,
 ) -> Option<SinkSpec> {
     let s = &config.sink;
-    let location = parse_location(&s.url, base, &s.s3)
+    let location = parse_location(&s.url, base, &s.s3, &s.options)
         .map_err(|msg| {
             c.fail(
                 "sink.url",
                 msg,
-                "use s3://bucket/root, file:///absolute/dir or a directory path",
+                "use a directory path, file:///absolute/dir, s3://bucket/root, gs://bucket/root or az://container/root; options take object_store's keys",
             )
         })
         .ok();
@@ -373,6 +373,18 @@ fn sink_spec(
     })
 }
 
+/// Every option key is one the store's builder knows.
+fn check_keys<K: std::str::FromStr>(
+    options: &std::collections::BTreeMap<String, String>,
+) -> Result<(), String> {
+    match options.keys().find(|k| k.parse::<K>().is_err()) {
+        Some(key) => Err(format!(
+            "`sink.options.{key}` is not a setting of this store (see object_store's configuration keys)"
+        )),
+        None => Ok(()),
+    }
+}
+
 fn schema_has(schema: &Schema, dotted: &str) -> bool {
     let mut fields = schema.arrow.fields().clone();
     for (i, part) in dotted.split('.').enumerate() {
@@ -391,8 +403,27 @@ fn parse_location(
     url: &str,
     base: &Path,
     s3: &super::model::S3Config,
+    options: &std::collections::BTreeMap<String, String>,
 ) -> Result<crate::sink::spec::Location, String> {
     use crate::sink::spec::Location;
+    let scheme = url.split_once("://").map(|(s, _)| s);
+    if let Some(cloud @ ("gs" | "az" | "azure" | "abfs" | "abfss")) = scheme {
+        let parsed = url::Url::parse(url).map_err(|e| format!("`{url}` is not a URL: {e}"))?;
+        if parsed.host_str().is_none_or(str::is_empty) {
+            return Err(format!("`{url}` names no bucket or container"));
+        }
+        let (url, root) = (url.to_string(), parsed.path().trim_matches('/').to_string());
+        let options = options.clone();
+        if cloud == "gs" {
+            check_keys::<object_store::gcp::GoogleConfigKey>(&options)?;
+            return Ok(Location::Gcs { url, root, options });
+        }
+        check_keys::<object_store::azure::AzureConfigKey>(&options)?;
+        return Ok(Location::Azure { url, root, options });
+    }
+    if !options.is_empty() {
+        return Err("`sink.options` applies to gs:// and az:// URLs; S3 takes `sink.s3`".into());
+    }
     if let Some(rest) = url.strip_prefix("s3://") {
         let (bucket, root) = rest.split_once('/').unwrap_or((rest, ""));
         if bucket.is_empty() {

@@ -25,14 +25,17 @@ pub enum State {
     Running,
     /// Its source ended and every record is delivered.
     Finished,
+    /// Waiting to run again after a transient failure (`last_error` says which).
+    Restarting,
     Failed,
 }
 
 impl State {
-    const ALL: [State; 4] = [
+    const ALL: [State; 5] = [
         State::Starting,
         State::Running,
         State::Finished,
+        State::Restarting,
         State::Failed,
     ];
 
@@ -41,6 +44,7 @@ impl State {
             State::Starting => "starting",
             State::Running => "running",
             State::Finished => "finished",
+            State::Restarting => "restarting",
             State::Failed => "failed",
         }
     }
@@ -78,6 +82,7 @@ struct Handles {
     open_prefixes: Gauge,
     freshness: Gauge<f64, std::sync::atomic::AtomicU64>,
     store_retries: Counter,
+    restarts: Counter,
     latency: Histogram,
     status: Mutex<Status>,
 }
@@ -104,6 +109,7 @@ impl PipelineMetrics {
             open_prefixes: f.open_prefixes.get_or_create_owned(&label),
             freshness: f.freshness.get_or_create_owned(&label),
             store_retries: f.store_retries.get_or_create_owned(&label),
+            restarts: f.restarts.get_or_create_owned(&label),
             latency: f.latency.get_or_create_owned(&label),
             status: Mutex::new(Status {
                 state: State::Starting,
@@ -215,6 +221,13 @@ impl PipelineMetrics {
                 outcome: if ok { "ok" } else { "error" }.to_string(),
             };
             h.families.store_requests.get_or_create(&labels).inc();
+        }
+    }
+
+    /// The pipeline is about to run again after a transient failure.
+    pub fn restarted(&self) {
+        if let Some(h) = &self.0 {
+            h.restarts.inc();
         }
     }
 

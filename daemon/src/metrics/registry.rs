@@ -83,6 +83,7 @@ pub struct Families {
     pub ack_lag: SecondsGauges<PartitionLabels>,
     pub store_requests: Counters<RequestLabels>,
     pub store_retries: Counters<PipelineLabel>,
+    pub restarts: Counters<PipelineLabel>,
     pub transform_time: Histograms<StepLabels>,
     pub latency: Histograms<PipelineLabel>,
     pub state: Gauges<StateLabels>,
@@ -106,6 +107,7 @@ impl Families {
             ack_lag: Family::default(),
             store_requests: Family::default(),
             store_retries: Family::default(),
+            restarts: Family::default(),
             transform_time: Family::new_with_constructor(Seconds),
             latency: Family::new_with_constructor(Seconds),
             state: Family::default(),
@@ -117,7 +119,7 @@ impl Families {
             f.records_in.clone(),
         );
         r.register_with_unit(
-            "weir_in",
+            "weir_read",
             "Bytes of record values read from the source",
             Unit::Bytes,
             f.bytes_in.clone(),
@@ -128,7 +130,7 @@ impl Families {
             f.records_delivered.clone(),
         );
         r.register_with_unit(
-            "weir_delivered",
+            "weir_written",
             "Bytes of data and dead-letter objects written",
             Unit::Bytes,
             f.bytes_delivered.clone(),
@@ -186,6 +188,11 @@ impl Families {
             "Object writes attempted again after a transient failure",
             f.store_retries.clone(),
         );
+        r.register(
+            "weir_pipeline_restarts",
+            "Times a pipeline ran again after a transient failure",
+            f.restarts.clone(),
+        );
         r.register_with_unit(
             "weir_transform_duration",
             "Time a transform step took per batch",
@@ -200,7 +207,7 @@ impl Families {
         );
         r.register(
             "weir_pipeline_state",
-            "1 for the state a pipeline is in: running, finished or failed",
+            "1 for the state a pipeline is in: starting, running, finished, restarting or failed",
             f.state.clone(),
         );
         f

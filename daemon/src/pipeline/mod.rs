@@ -8,4 +8,4 @@ mod decode;
 mod run;
 
 pub use decode::Decoder;
-pub use run::{PipelineOutcome, plugin_cache_dir, run_pipeline};
+pub use run::{PipelineError, PipelineOutcome, plugin_cache_dir, run_pipeline};

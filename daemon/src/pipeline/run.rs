@@ -54,6 +54,20 @@ pub enum PipelineError {
     },
 }
 
+impl PipelineError {
+    /// Whether running the pipeline again later can succeed: the object store failed
+    /// in a way a retry can cure (unreachable, 5xx, timeouts) on every attempt.
+    pub fn transient(&self) -> bool {
+        matches!(
+            self,
+            PipelineError::Sink(SinkError::Write {
+                permanent: false,
+                ..
+            })
+        )
+    }
+}
+
 /// What a pipeline did before it ended.
 #[derive(Debug)]
 pub struct PipelineOutcome {
@@ -61,8 +75,18 @@ pub struct PipelineOutcome {
     pub location: String,
 }
 
+impl PipelineOutcome {
+    /// This outcome followed by a later run's.
+    pub fn then(self, later: PipelineOutcome) -> PipelineOutcome {
+        PipelineOutcome {
+            stats: self.stats.then(later.stats),
+            location: later.location,
+        }
+    }
+}
+
 pub async fn run_pipeline(
-    spec: PipelineSpec,
+    spec: Arc<PipelineSpec>,
     state_dir: &Path,
     metrics: PipelineMetrics,
     shutdown: CancellationToken,
@@ -78,12 +102,9 @@ pub async fn run_pipeline(
         )
     };
     // Compiling plugins blocks: it runs off the async workers.
-    let dir = state_dir.to_path_buf();
-    let loading = tokio::task::spawn_blocking(move || {
-        let chain = load_chain(&spec, &dir);
-        (spec, chain)
-    });
-    let (spec, chain) = loading.await.map_err(|e| {
+    let (dir, loading_spec) = (state_dir.to_path_buf(), spec.clone());
+    let loading = tokio::task::spawn_blocking(move || load_chain(&loading_spec, &dir));
+    let chain = loading.await.map_err(|e| {
         failed(PipelineError::Internal {
             stage: "plugin loading",
             reason: e.to_string(),

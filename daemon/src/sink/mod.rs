@@ -7,7 +7,7 @@ mod encode;
 pub mod fields;
 pub mod ledger;
 mod replay;
-mod retry;
+pub mod retry;
 mod rows;
 pub mod spec;
 mod store;

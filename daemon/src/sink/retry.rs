@@ -68,10 +68,18 @@ fn causes<'a>(e: &'a (dyn Error + 'static)) -> impl Iterator<Item = &'a (dyn Err
 /// up to the capped exponential bound, so writers that failed together do not retry
 /// together.
 pub fn backoff(attempt: u32) -> Duration {
-    let bound = BASE
-        .saturating_mul(1 << attempt.saturating_sub(1).min(16))
-        .min(CAP);
-    bound.mul_f64(fastrand::f64())
+    bound(attempt, BASE, CAP).mul_f64(fastrand::f64())
+}
+
+/// Between half of and the whole bound `base × 2^(attempt-1)`, capped: growing waits
+/// that are never all alike, and never much shorter than the bound.
+pub fn jittered(attempt: u32, base: Duration, cap: Duration) -> Duration {
+    bound(attempt, base, cap).mul_f64(0.5 + fastrand::f64() / 2.0)
+}
+
+fn bound(attempt: u32, base: Duration, cap: Duration) -> Duration {
+    base.saturating_mul(1 << attempt.saturating_sub(1).min(16))
+        .min(cap)
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! The validated sink: store location, format, compiled templates, buffer limits.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use chrono_tz::Tz;
@@ -16,6 +17,18 @@ pub enum Location {
         bucket: String,
         root: String,
         settings: S3Config,
+    },
+    /// Google Cloud Storage: `gs://bucket/root`.
+    Gcs {
+        url: String,
+        root: String,
+        options: BTreeMap<String, String>,
+    },
+    /// Azure Blob Storage or ADLS Gen2: `az://`, `abfs(s)://`.
+    Azure {
+        url: String,
+        root: String,
+        options: BTreeMap<String, String>,
     },
 }
 
@@ -64,6 +77,7 @@ impl SinkSpec {
         match &self.location {
             Location::Local(p) => p.display().to_string(),
             Location::S3 { bucket, root, .. } => format!("s3://{bucket}/{root}"),
+            Location::Gcs { url, .. } | Location::Azure { url, .. } => url.clone(),
         }
     }
 }

@@ -1,11 +1,14 @@
-//! Opens the object store behind a sink location: a local directory or S3 (settings
-//! from the pipeline, falling back to the standard AWS environment variables).
+//! Opens the object store behind a sink location: a local directory, S3, Google Cloud
+//! Storage or Azure Blob Storage (settings from the pipeline, falling back to each
+//! cloud's standard environment variables).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use object_store::ObjectStore;
 use object_store::aws::AmazonS3Builder;
+use object_store::azure::MicrosoftAzureBuilder;
+use object_store::gcp::GoogleCloudStorageBuilder;
 use object_store::local::LocalFileSystem;
 use object_store::multipart::MultipartStore;
 use object_store::path::Path;
@@ -85,13 +88,32 @@ pub fn open_store(location: &Location) -> Result<Store, StoreError> {
             }
             let path_style = settings.path_style.unwrap_or(endpoint.is_some());
             b = b.with_virtual_hosted_style_request(!path_style);
-            let s3 = Arc::new(b.build()?);
-            Ok(Store {
-                objects: s3.clone(),
-                multipart: Some(s3),
-                root: Path::from(root.as_str()),
-                local_dir: None,
-            })
+            Ok(remote(b.build()?, root))
         }
+        Location::Gcs { url, root, options } => {
+            let mut b = GoogleCloudStorageBuilder::from_env().with_url(url);
+            for (key, value) in options {
+                b = b.with_config(key.parse()?, value);
+            }
+            Ok(remote(b.build()?, root))
+        }
+        Location::Azure { url, root, options } => {
+            let mut b = MicrosoftAzureBuilder::from_env().with_url(url);
+            for (key, value) in options {
+                b = b.with_config(key.parse()?, value);
+            }
+            Ok(remote(b.build()?, root))
+        }
+    }
+}
+
+/// A store with a multipart API, every key under `root`.
+fn remote(store: impl ObjectStore + MultipartStore, root: &str) -> Store {
+    let store = Arc::new(store);
+    Store {
+        objects: store.clone(),
+        multipart: Some(store),
+        root: Path::from(root),
+        local_dir: None,
     }
 }

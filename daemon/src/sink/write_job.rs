@@ -91,6 +91,7 @@ impl WriteJob {
                         key: self.path.to_string(),
                         attempts: attempt,
                         reason: f.reason,
+                        permanent: f.permanent,
                     });
                 }
                 Err(f) => {

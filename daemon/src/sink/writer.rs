@@ -36,6 +36,8 @@ pub enum SinkError {
         key: String,
         attempts: u32,
         reason: String,
+        /// The store refused the write; running the pipeline again cannot help.
+        permanent: bool,
     },
     #[error(transparent)]
     State(#[from] StateError),
@@ -48,6 +50,18 @@ pub struct SinkStats {
     pub records: u64,
     pub dead_letters: u64,
     pub bytes: u64,
+}
+
+impl SinkStats {
+    /// The counts of two runs together.
+    pub fn then(self, other: SinkStats) -> SinkStats {
+        SinkStats {
+            objects: self.objects + other.objects,
+            records: self.records + other.records,
+            dead_letters: self.dead_letters + other.dead_letters,
+            bytes: self.bytes + other.bytes,
+        }
+    }
 }
 
 pub struct SinkWriter {
@@ -393,6 +407,7 @@ impl SinkWriter {
             key: "(unknown)".into(),
             attempts: 1,
             reason: format!("the write task failed: {e}"),
+            permanent: true,
         })?;
         let (path, written) = done.result?;
         self.buffers.written(done.id);

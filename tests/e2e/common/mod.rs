@@ -51,6 +51,56 @@ pub fn run_ok(cmd: &mut Command) -> Output {
     out
 }
 
+/// Runs `cmd` to its end like [`run_ok`], but kills it and fails the test if it takes
+/// longer than `limit` (a pipeline whose store never answers restarts for ever).
+pub fn run_within(cmd: &mut Command, limit: Duration) -> Output {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("weir starts");
+    let drain = |mut pipe: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = pipe.read_to_end(&mut buf);
+            buf
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().unwrap()));
+    let stderr = drain(Box::new(child.stderr.take().unwrap()));
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if start.elapsed() > limit {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let (stdout, stderr) = (stdout.join().unwrap(), stderr.join().unwrap());
+    let show = |b: &[u8]| String::from_utf8_lossy(b).to_string();
+    match status {
+        Some(status) if status.success() => Output {
+            status,
+            stdout,
+            stderr,
+        },
+        Some(status) => panic!(
+            "weir failed ({status}):\nstdout: {}\nstderr: {}",
+            show(&stdout),
+            show(&stderr)
+        ),
+        None => panic!(
+            "weir did not finish within {limit:?}:\nstdout: {}\nstderr: {}",
+            show(&stdout),
+            show(&stderr)
+        ),
+    }
+}
+
 /// Every object of a store, key → content as lines: Parquet rows as JSON, JSON lines
 /// as they are (dead letters without their arrival time, which varies by run).
 pub async fn read_lake(store: Arc<dyn ObjectStore>) -> BTreeMap<String, Vec<String>> {

@@ -63,18 +63,6 @@ fn append(file: &Path, ids: std::ops::Range<u64>) {
     }
 }
 
-/// Ids in a JSON-lines lake, with how often each occurs.
-async fn ids_in(lake: &Path) -> BTreeMap<u64, u32> {
-    let mut ids = BTreeMap::new();
-    for rows in read_dir_lake(lake).await.into_values() {
-        for row in rows {
-            let v: serde_json::Value = serde_json::from_str(&row).unwrap();
-            *ids.entry(v["id"].as_u64().unwrap()).or_insert(0) += 1;
-        }
-    }
-    ids
-}
-
 /// A JSON-lines pipeline `files` over `input/*.ndjson` in `dir`.
 fn file_pipeline(dir: &Path, mode: &str) {
     std::fs::create_dir_all(dir.join("pipelines")).unwrap();

@@ -43,18 +43,6 @@ fn position(state: &Path) -> u64 {
         .unwrap_or(0)
 }
 
-/// Ids in the lake, with how often each occurs.
-async fn ids_in(lake: &Path) -> BTreeMap<u64, u32> {
-    let mut ids = BTreeMap::new();
-    for rows in read_dir_lake(lake).await.into_values() {
-        for row in rows {
-            let v: serde_json::Value = serde_json::from_str(&row).unwrap();
-            *ids.entry(v["id"].as_u64().unwrap()).or_insert(0) += 1;
-        }
-    }
-    ids
-}
-
 /// Number of input lines that start before `offset`.
 fn lines_before(file: &Path, offset: u64) -> u64 {
     let text = std::fs::read(file).unwrap();

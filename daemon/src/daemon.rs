@@ -115,6 +115,7 @@ pub async fn run_dir(
             }
             Err((records, e)) => {
                 tracing::error!(pipeline = %name, error = %e, records, "pipeline failed");
+                // `supervise` records its own failures; a panicked task never got there.
                 if let Some(entry) = hub.pipelines().get(&name) {
                     entry.metrics.set_state(State::Failed, Some(e.clone()));
                 }

@@ -58,7 +58,7 @@ fn load(wasm: PathBuf, config: &[(&str, &str)]) -> Plugin {
 fn batch(records: &[Vec<u8>]) -> Batch {
     let mut b = Batch::new("bench".into());
     for (i, r) in records.iter().enumerate() {
-        b.push(r, None, 0, i as u64);
+        b.push(r, None, 0, (i as u64).into());
     }
     b
 }

@@ -55,7 +55,7 @@ pub fn validate_dir(
             .map(|(f, _)| f.as_path())
             .collect();
         if !others.is_empty() {
-            *result = Err(name_taken(file, &spec.name, &others).into());
+            *result = Err(name_taken(spec, &others).into());
         }
     }
     Ok(checked)
@@ -73,7 +73,12 @@ pub async fn run_dir(
     let mut reports = Vec::new();
     let mut running = tokio::task::JoinSet::new();
     let mut started = HashMap::new();
-    for (file, checked) in validate_dir(dir, state_dir)? {
+    // Validation may ask a remote registry and compile schemas: off the async workers.
+    let (files_dir, cache_dir) = (dir.to_path_buf(), state_dir.to_path_buf());
+    let validated = tokio::task::spawn_blocking(move || validate_dir(&files_dir, &cache_dir))
+        .await
+        .map_err(std::io::Error::other)??;
+    for (file, checked) in validated {
         match checked {
             Err(errors) => {
                 tracing::error!("invalid pipeline, not started:\n{errors}");
@@ -85,7 +90,8 @@ pub async fn run_dir(
                 });
             }
             Ok(spec) => {
-                let (state_dir, token) = (state_dir.to_path_buf(), shutdown.clone());
+                // Its own cancellation, under the daemon's: it can be stopped alone.
+                let (state_dir, token) = (state_dir.to_path_buf(), shutdown.child_token());
                 tracing::info!(pipeline = %spec.name, file = %file.display(), sink = %spec.sink.location_display(), "pipeline started");
                 let name = spec.name.clone();
                 let metrics = hub.add(&name, file.clone(), digest_of(&file));

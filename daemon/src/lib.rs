@@ -8,6 +8,7 @@ pub mod daemon;
 pub mod metrics;
 pub mod pipeline;
 pub mod plugin_tool;
+pub mod position;
 pub mod record;
 pub mod runtime;
 pub mod schema;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 use weir::metrics::Hub;
+use weir::transform::Chain;
 
 // Many small, short-lived allocations on several threads: mimalloc keeps both the
 // time and the fragmentation (RSS) of that pattern far below the system allocator's.
@@ -226,7 +227,12 @@ fn validate(paths: Vec<PathBuf>) -> ExitCode {
         };
         for (file, spec) in checked {
             let checked =
-                spec.and_then(|spec| weir::config::load_plugins(&spec, &cache).map(|_| spec));
+                spec.and_then(
+                    |spec| match Chain::load(&spec.transforms, &spec.name, &cache) {
+                        Ok(_) => Ok(spec),
+                        Err(e) => Err(weir::config::step_error(&spec, &e)),
+                    },
+                );
             match checked {
                 Ok(spec) => println!("{}: ok (pipeline `{}`)", file.display(), spec.name),
                 Err(errors) => {

@@ -160,7 +160,7 @@ pub fn try_plugin(
     for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
         let line = line.map_err(|e| format!("cannot read `{}`: {e}", input.display()))?;
         if !line.trim().is_empty() {
-            batch.push(line.as_bytes(), None, 0, n as u64 + 1);
+            batch.push(line.as_bytes(), None, 0, (n as u64 + 1).into());
         }
     }
     let inputs = batch.len();

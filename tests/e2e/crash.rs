@@ -7,56 +7,15 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::Duration;
 
+use common::daemon::Daemon;
+use common::orders::*;
 use common::*;
 
 const RECORDS: u64 = 1_000_000;
-
-/// A running daemon whose log is watched for the line saying its input ended.
-struct Daemon {
-    child: Child,
-    ended: mpsc::Receiver<()>,
-}
-
-impl Daemon {
-    fn start(mut cmd: Command) -> Self {
-        let mut child = cmd
-            .env("WEIR_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (tx, ended) = mpsc::channel();
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if line.contains("input ended") {
-                    let _ = tx.send(());
-                }
-            }
-        });
-        Self { child, ended }
-    }
-
-    fn exited(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_some()
-    }
-
-    /// Kills the daemon with SIGKILL; returns whether it was still running.
-    fn kill(mut self) -> bool {
-        let alive = !self.exited();
-        if alive {
-            self.child.kill().unwrap();
-        }
-        self.child.wait().unwrap();
-        alive
-    }
-}
 
 /// Where a round's kill is aimed.
 #[derive(Debug, Clone, Copy)]
@@ -67,42 +26,12 @@ enum Aim {
     AfterInputEnded(Duration),
 }
 
-/// The P1 pipeline with the given source and sink url.
+/// The P1 pipeline with the given source and sink url, flushing every 2 s.
 fn p1(dir: &Path, source: &str, url: &str) {
-    std::fs::create_dir_all(dir.join("pipelines")).unwrap();
-    std::fs::write(
-        dir.join("pipelines/p1.yaml"),
-        format!(
-            "apiVersion: weir/v1\nname: p1\nsource:\n{source}schema:\n  registry: {}\n  subject: orders\nsink:\n  url: {url}\n  format: parquet\n  compression: zstd\n  prefix: \"orders/day=!{{timestamp:dd}}/hour=!{{timestamp:HH}}/\"\n  time:\n    field: event_time\n  buffer:\n    interval: 2s\n",
-            root().join("schemas").display()
-        ),
-    )
-    .unwrap();
+    p1_pipeline(dir, source, url, "2s", "");
 }
 
 const GENERATOR: &str = "  type: generator\n  kind: orders\n  count: 1000000\n  start: \"2026-11-20T00:00:00Z\"\n  spread: 24h\n";
-
-/// Writes the generator's first `count` order events as an NDJSON file.
-fn orders_file(path: &Path, count: u64) {
-    let mut out = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
-    let mut line = Vec::with_capacity(2048);
-    let start = 1_795_132_800_000; // 2026-11-20T00:00:00Z
-    for i in 0..count {
-        line.clear();
-        let time = start + (i * 86_400_000 / count) as i64;
-        weir::source::generator::write_event(
-            weir::source::generator::GeneratorKind::Orders,
-            7,
-            i,
-            time,
-            false,
-            &mut line,
-        );
-        line.push(b'\n');
-        out.write_all(&line).unwrap();
-    }
-    out.flush().unwrap();
-}
 
 /// Ten kills mid-stream (late enough for some flushes to commit), then four aimed at the
 /// final flush, restarting after each; then two complete runs, the second with nothing
@@ -115,13 +44,13 @@ fn kill_repeatedly(dir: &Path, cmd: impl Fn() -> Command) -> usize {
     aims.extend((0..4).map(|_| Aim::AfterInputEnded(Duration::from_millis(rng.u64(0..400)))));
     let mut live_kills = 0;
     for (round, aim) in aims.into_iter().enumerate() {
-        let mut daemon = Daemon::start(cmd());
+        let mut daemon = Daemon::start(cmd(), None);
         match aim {
             Aim::MidStream(after) => std::thread::sleep(after),
             Aim::AfterInputEnded(after) => {
-                let ended = daemon.ended.recv_timeout(Duration::from_secs(600));
+                let ended = daemon.wait_for("input ended", Duration::from_secs(600));
                 assert!(
-                    ended.is_ok() || daemon.exited(),
+                    ended || daemon.exited(),
                     "round {round}: the input never ended"
                 );
                 std::thread::sleep(after);
@@ -156,25 +85,6 @@ fn kill_repeatedly(dir: &Path, cmd: impl Fn() -> Command) -> usize {
     live_kills
 }
 
-/// `exactly_once.py` on a lake: (rows, distinct ids, unfinished uploads).
-fn check(args: &[&str]) -> (u64, u64, Vec<String>) {
-    let out = python_script("exactly_once.py", args, "duckdb and boto3");
-    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
-    let unfinished = v["unfinished"].as_array().unwrap();
-    (
-        v["rows"].as_u64().unwrap(),
-        v["ids"].as_u64().unwrap(),
-        unfinished.iter().map(|u| u.to_string()).collect(),
-    )
-}
-
-fn s3_env(cmd: &mut Command, endpoint: &str) {
-    cmd.env("AWS_ENDPOINT_URL", endpoint)
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1");
-}
-
 #[test]
 fn p1_into_a_local_directory_killed_repeatedly_holds_each_record_once() {
     let tmp = tempfile::tempdir().unwrap();
@@ -186,7 +96,7 @@ fn p1_into_a_local_directory_killed_repeatedly_holds_each_record_once() {
     let kills = kill_repeatedly(dir, || weir_run(&dir.join("pipelines"), &dir.join("state")));
     assert!(kills >= 10, "only {kills} kills found the daemon running");
     let lake = dir.join("lake");
-    let (rows, ids, unfinished) = check(&["local", lake.to_str().unwrap()]);
+    let (rows, ids, unfinished) = check_lake(&["local", lake.to_str().unwrap()]);
     assert_eq!((rows, ids), (RECORDS, RECORDS), "every record exactly once");
     assert!(unfinished.is_empty(), "staged files left: {unfinished:?}");
 }
@@ -204,7 +114,7 @@ fn p1_into_s3_killed_repeatedly_holds_each_record_once() {
         cmd
     });
     assert!(kills >= 10, "only {kills} kills found the daemon running");
-    let (rows, ids, unfinished) = check(&["s3", &endpoint, "lake"]);
+    let (rows, ids, unfinished) = check_lake(&["s3", &endpoint, "lake"]);
     assert_eq!((rows, ids), (RECORDS, RECORDS), "every record exactly once");
     assert!(
         unfinished.is_empty(),
@@ -248,7 +158,7 @@ fn staged_files(lake: &Path) -> usize {
 /// Starts the daemon, kills it while `in_flight` sees the large object being written,
 /// and runs it again to the end.
 fn kill_mid_write(cmd: impl Fn() -> Command, in_flight: impl Fn() -> usize) {
-    let daemon = Daemon::start(cmd());
+    let daemon = Daemon::start(cmd(), None);
     wait_until("the large object's write to begin", || in_flight() > 0);
     assert!(daemon.kill(), "the daemon was still writing");
     assert!(in_flight() > 0, "the kill left the write unfinished");
@@ -268,7 +178,7 @@ fn a_kill_mid_multipart_upload_leaves_no_upload_behind() {
         cmd
     };
     kill_mid_write(cmd, || open_uploads(&endpoint, "lake"));
-    let (rows, ids, unfinished) = check(&["s3", &endpoint, "lake"]);
+    let (rows, ids, unfinished) = check_lake(&["s3", &endpoint, "lake"]);
     assert_eq!((rows, ids), (300_000, 300_000));
     assert!(
         unfinished.is_empty(),
@@ -284,7 +194,7 @@ fn a_kill_mid_local_write_leaves_no_staged_file_behind() {
     let lake = dir.join("lake");
     let cmd = || weir_run(&dir.join("pipelines"), &dir.join("state"));
     kill_mid_write(cmd, || staged_files(&lake));
-    let (rows, ids, unfinished) = check(&["local", lake.to_str().unwrap()]);
+    let (rows, ids, unfinished) = check_lake(&["local", lake.to_str().unwrap()]);
     assert_eq!((rows, ids), (300_000, 300_000));
     assert!(unfinished.is_empty(), "staged files left: {unfinished:?}");
 }

@@ -85,14 +85,17 @@ fn in_wasm(chain: &Chain, docs: &[Vec<u8>]) -> BTreeMap<u64, Result<Vec<u8>, Str
     for (n, chunk) in docs.chunks(1000).enumerate() {
         let mut batch = Batch::new("parity".into());
         for (i, doc) in chunk.iter().enumerate() {
-            batch.push(doc, None, 0, (n * 1000 + i) as u64);
+            batch.push(doc, None, 0, ((n * 1000 + i) as u64).into());
         }
         let (out, failed) = chain.apply(batch);
         for i in 0..out.len() {
-            seen.insert(out.position(i), Ok(out.value(i).to_vec()));
+            seen.insert(
+                out.position(i).as_offset().unwrap(),
+                Ok(out.value(i).to_vec()),
+            );
         }
         for (i, reason) in failed.reasons.into_iter().enumerate() {
-            seen.insert(failed.batch.position(i), Err(reason));
+            seen.insert(failed.batch.position(i).as_offset().unwrap(), Err(reason));
         }
     }
     seen

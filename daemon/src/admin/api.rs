@@ -59,8 +59,9 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// 200 when every pipeline is running or has finished; 503, with the reasons, when
-/// one is still starting, has failed, or a pipeline file was refused.
+/// 200 when every pipeline is running, standing by for its lease, or has finished;
+/// 503, with the reasons, when one is still starting, has failed, or a pipeline file
+/// was refused.
 async fn ready(State(s): State<Shared>) -> Response {
     let mut waiting = Vec::new();
     for (name, entry) in s.hub.pipelines() {
@@ -69,7 +70,7 @@ async fn ready(State(s): State<Shared>) -> Response {
         };
         if !matches!(
             status.state,
-            PipelineState::Running | PipelineState::Finished
+            PipelineState::Running | PipelineState::Standby | PipelineState::Finished
         ) {
             waiting
                 .push(json!({"pipeline": name, "state": status.state, "error": status.last_error}));
@@ -134,7 +135,7 @@ fn describe(name: &str, entry: &Entry) -> Value {
         "buffered_bytes": buffered,
         "open_prefixes": open,
         "last_flush": status.as_ref().and_then(|s| s.last_flush.clone()),
-        // Leases arrive with state in the object store; a local state directory has none.
-        "lease": Value::Null,
+        // State in a local directory has no lease.
+        "lease": status.as_ref().and_then(|s| s.lease.clone()),
     })
 }

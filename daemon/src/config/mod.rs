@@ -4,6 +4,7 @@
 mod error;
 mod interpolate;
 mod load;
+mod location;
 mod model;
 mod transforms;
 mod units;
@@ -12,6 +13,6 @@ mod validate;
 pub use error::{ConfigError, ConfigErrors};
 pub use load::{load_pipeline, parse_pipeline};
 pub use model::*;
-pub use transforms::load_plugins;
+pub use transforms::step_error;
 pub use units::{ByteSize, Duration};
 pub use validate::{PipelineSpec, name_taken, validate, validate_in};

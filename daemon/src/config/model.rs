@@ -30,6 +30,31 @@ pub struct PipelineConfig {
     /// What to do with each kind of bad record.
     #[serde(default)]
     pub on_error: OnErrorConfig,
+    /// Where the pipeline keeps its positions and cut ledger. Default: the daemon's
+    /// local state directory.
+    #[serde(default)]
+    pub state: Option<StateConfig>,
+}
+
+/// Pipeline state in an object store, beside the data or elsewhere: the pipeline can
+/// move machines, and several daemons can run it, one writing, the others standing by.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateConfig {
+    /// `s3://bucket/prefix`, `gs://bucket/prefix` or `az://container/prefix`; the
+    /// pipeline's state is the object `<url>/<name>/state.json`.
+    pub url: String,
+    /// S3 settings; default: the sink's when it names the same bucket, otherwise the
+    /// standard AWS environment variables.
+    #[serde(default)]
+    pub s3: Option<S3Config>,
+    /// gs:// or az:// settings by object_store's keys; default: the sink's when it
+    /// names the same bucket or container.
+    #[serde(default)]
+    pub options: Option<BTreeMap<String, String>>,
+    /// How long the holder may go silent before a standby takes over. Default 30s.
+    #[serde(default)]
+    pub lease: Option<Duration>,
 }
 
 /// One Wasm transform step.

@@ -92,42 +92,30 @@ fn scalar(v: &Value) -> Option<String> {
     }
 }
 
-/// Loads every plugin of a validated pipeline and runs its `init`, as a start does. A
-/// plugin that cannot be loaded, or rejects its config, is reported at its step.
-pub fn load_plugins(
+/// The located error for a transform step that did not load or rejected its config
+/// (`Chain::load` found it), placed at the step's `plugin` or `config` key.
+pub fn step_error(
     spec: &super::PipelineSpec,
-    cache: &crate::transform::CompileCache,
-) -> Result<Option<crate::transform::Chain>, super::ConfigErrors> {
-    use crate::transform::{Chain, PluginError};
-    if spec.transforms.is_empty() {
-        return Ok(None);
+    e: &crate::transform::StepError,
+) -> super::ConfigErrors {
+    use crate::transform::PluginError;
+    let i = e.step;
+    let sites = spec.sites.steps.get(i).cloned().unwrap_or_default();
+    let (key, hint, span) = match &e.error {
+        PluginError::Init { .. } => (
+            format!("transforms[{i}].config"),
+            "fix the setting the plugin names; its README lists the keys it takes",
+            sites.1,
+        ),
+        _ => (
+            format!("transforms[{i}].plugin"),
+            "give the path of a component built for wasm32-wasip2 with the weir-plugin SDK",
+            sites.0,
+        ),
+    };
+    let error = super::ConfigError::new(&spec.file, &key, e.error.to_string()).hint(hint);
+    match span {
+        Some(span) => error.at(&span).into(),
+        None => error.into(),
     }
-    let mut steps = Vec::new();
-    for (i, plugin) in spec.transforms.iter().enumerate() {
-        match crate::transform::Plugin::load(plugin.clone(), &spec.name, cache) {
-            Ok(p) => steps.push(p),
-            Err(e) => {
-                let (key, hint) = match &e {
-                    PluginError::Init { .. } => (
-                        format!("transforms[{i}].config"),
-                        "fix the setting the plugin names; its README lists the keys it takes",
-                    ),
-                    _ => (
-                        format!("transforms[{i}].plugin"),
-                        "give the path of a component built for wasm32-wasip2 with the weir-plugin SDK",
-                    ),
-                };
-                let mut error = super::ConfigError::new(&spec.file, &key, e.to_string()).hint(hint);
-                if let Ok((_, root)) = super::load_pipeline(&spec.file) {
-                    let at = super::load::locate(&root, &key)
-                        .or_else(|| super::load::locate(&root, &format!("transforms[{i}]")));
-                    if let Some(node) = at {
-                        error = error.at(node.span());
-                    }
-                }
-                return Err(error.into());
-            }
-        }
-    }
-    Ok(Some(Chain { steps }))
 }

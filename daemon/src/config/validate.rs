@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use marked_yaml::Node;
+use marked_yaml::{Node, Span};
 
 use super::error::{ConfigError, ConfigErrors};
 use super::load::{load_pipeline, locate};
@@ -25,6 +25,9 @@ pub struct PipelineSpec {
     pub sink: Arc<SinkSpec>,
     pub on_error: OnErrorConfig,
     pub transforms: Vec<PluginSpec>,
+    /// Where positions and the cut ledger live when not in the local state directory.
+    pub state: Option<crate::state::RemoteState>,
+    pub sites: Sites,
 }
 
 const DEFAULT_ERROR_PREFIX: &str =
@@ -44,24 +47,34 @@ pub fn validate_in(path: &Path, state_dir: &Path) -> Result<PipelineSpec, Config
 
 /// The error for a pipeline whose `name` another file in the same directory gives too,
 /// located at the `name` key.
-pub fn name_taken(file: &Path, name: &str, others: &[&Path]) -> ConfigError {
+pub fn name_taken(spec: &PipelineSpec, others: &[&Path]) -> ConfigError {
     let others: Vec<String> = others
         .iter()
         .map(|o| format!("`{}`", o.display()))
         .collect();
-    let mut error = ConfigError::new(
-        file,
+    let error = ConfigError::new(
+        &spec.file,
         "name",
-        format!("pipeline `{name}` is also defined in {}", others.join(", ")),
+        format!(
+            "pipeline `{}` is also defined in {}",
+            spec.name,
+            others.join(", ")
+        ),
     )
     .hint("a pipeline's name keys its state and its object keys; give each file its own name");
-    if let Some(node) = load_pipeline(file)
-        .ok()
-        .and_then(|(_, root)| locate(&root, "name"))
-    {
-        error = error.at(node.span());
+    match &spec.sites.name {
+        Some(span) => error.at(span),
+        None => error,
     }
-    error
+}
+
+/// Where keys were written, for errors found after validation (a plugin that does not
+/// load, a name another file takes) without reading the file again.
+#[derive(Debug, Clone, Default)]
+pub struct Sites {
+    pub name: Option<Span>,
+    /// Per transform step: its `plugin` key and its `config` key (or the step).
+    pub steps: Vec<(Option<Span>, Option<Span>)>,
 }
 
 pub(super) struct Checker<'a> {
@@ -73,19 +86,21 @@ pub(super) struct Checker<'a> {
 impl Checker<'_> {
     pub(super) fn fail(&mut self, key: &str, message: impl Into<String>, hint: impl Into<String>) {
         let mut e = ConfigError::new(self.file, key, message).hint(hint);
-        // An unset key is reported at its closest written parent.
+        if let Some(span) = self.span_of(key) {
+            e = e.at(&span);
+        }
+        self.errors.push(e);
+    }
+
+    /// Where `key` was written; an unset key is placed at its closest written parent.
+    pub(super) fn span_of(&self, key: &str) -> Option<Span> {
         let mut at = key;
         loop {
             if let Some(node) = locate(self.root, at) {
-                e = e.at(node.span());
-                break;
+                return Some(*node.span());
             }
-            match at.rsplit_once('.') {
-                Some((parent, _)) => at = parent,
-                None => break,
-            }
+            at = at.rsplit_once('.')?.0;
         }
-        self.errors.push(e);
     }
 }
 
@@ -191,6 +206,7 @@ pub fn check(
     });
     let transforms = super::transforms::check(&mut c, config, &base);
     let sink = sink_spec(&mut c, config, &base, schema.as_deref());
+    let state = super::location::state_spec(&mut c, config, &base);
     if !c.errors.is_empty() {
         c.errors.sort_by_key(|e| (e.line, e.column));
         return Err(ConfigErrors(c.errors));
@@ -203,6 +219,16 @@ pub fn check(
         sink: Arc::new(sink.expect("no errors means the sink validated")),
         on_error: config.on_error,
         transforms,
+        state: state.flatten(),
+        sites: Sites {
+            name: c.span_of("name"),
+            steps: (0..config.transforms.len())
+                .map(|i| {
+                    let plugin = c.span_of(&format!("transforms[{i}].plugin"));
+                    (plugin, c.span_of(&format!("transforms[{i}].config")))
+                })
+                .collect(),
+        },
     })
 }
 
@@ -213,7 +239,7 @@ fn sink_spec(
     schema: Option<&Schema>,
 ) -> Option<SinkSpec> {
     let s = &config.sink;
-    let location = parse_location(&s.url, base, &s.s3, &s.options)
+    let location = super::location::parse(&s.url, base, &s.s3, &s.options, "sink")
         .map_err(|msg| {
             c.fail(
                 "sink.url",
@@ -373,18 +399,6 @@ fn sink_spec(
     })
 }
 
-/// Every option key is one the store's builder knows.
-fn check_keys<K: std::str::FromStr>(
-    options: &std::collections::BTreeMap<String, String>,
-) -> Result<(), String> {
-    match options.keys().find(|k| k.parse::<K>().is_err()) {
-        Some(key) => Err(format!(
-            "`sink.options.{key}` is not a setting of this store (see object_store's configuration keys)"
-        )),
-        None => Ok(()),
-    }
-}
-
 fn schema_has(schema: &Schema, dotted: &str) -> bool {
     let mut fields = schema.arrow.fields().clone();
     for (i, part) in dotted.split('.').enumerate() {
@@ -397,52 +411,4 @@ fn schema_has(schema: &Schema, dotted: &str) -> bool {
         }
     }
     true
-}
-
-fn parse_location(
-    url: &str,
-    base: &Path,
-    s3: &super::model::S3Config,
-    options: &std::collections::BTreeMap<String, String>,
-) -> Result<crate::sink::spec::Location, String> {
-    use crate::sink::spec::Location;
-    let scheme = url.split_once("://").map(|(s, _)| s);
-    if let Some(cloud @ ("gs" | "az" | "azure" | "abfs" | "abfss")) = scheme {
-        let parsed = url::Url::parse(url).map_err(|e| format!("`{url}` is not a URL: {e}"))?;
-        if parsed.host_str().is_none_or(str::is_empty) {
-            return Err(format!("`{url}` names no bucket or container"));
-        }
-        let (url, root) = (url.to_string(), parsed.path().trim_matches('/').to_string());
-        let options = options.clone();
-        if cloud == "gs" {
-            check_keys::<object_store::gcp::GoogleConfigKey>(&options)?;
-            return Ok(Location::Gcs { url, root, options });
-        }
-        check_keys::<object_store::azure::AzureConfigKey>(&options)?;
-        return Ok(Location::Azure { url, root, options });
-    }
-    if !options.is_empty() {
-        return Err("`sink.options` applies to gs:// and az:// URLs; S3 takes `sink.s3`".into());
-    }
-    if let Some(rest) = url.strip_prefix("s3://") {
-        let (bucket, root) = rest.split_once('/').unwrap_or((rest, ""));
-        if bucket.is_empty() {
-            return Err(format!("`{url}` names no bucket"));
-        }
-        return Ok(Location::S3 {
-            bucket: bucket.into(),
-            root: root.trim_matches('/').into(),
-            settings: s3.clone(),
-        });
-    }
-    if let Some(path) = url.strip_prefix("file://") {
-        if !path.starts_with('/') {
-            return Err(format!("`{url}` is not an absolute file URL"));
-        }
-        return Ok(Location::Local(PathBuf::from(path)));
-    }
-    if url.is_empty() || url.contains("://") {
-        return Err(format!("`{url}` is not a supported location"));
-    }
-    Ok(Location::Local(base.join(url)))
 }

@@ -10,7 +10,7 @@ use std::sync::RwLock;
 
 use prometheus_client::registry::Registry;
 
-pub use pipeline::{Flush, PipelineMetrics, State, Status};
+pub use pipeline::{Flush, Lease, PipelineMetrics, State, Status};
 pub use registry::Families;
 
 /// A pipeline the daemon knows: where it came from and its live view.

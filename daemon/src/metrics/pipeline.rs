@@ -23,6 +23,8 @@ pub enum State {
     /// Validated; loading plugins, opening its store and state.
     Starting,
     Running,
+    /// Waiting for the lease on its state, which another daemon holds.
+    Standby,
     /// Its source ended and every record is delivered.
     Finished,
     /// Waiting to run again after a transient failure (`last_error` says which).
@@ -31,9 +33,10 @@ pub enum State {
 }
 
 impl State {
-    const ALL: [State; 5] = [
+    const ALL: [State; 6] = [
         State::Starting,
         State::Running,
+        State::Standby,
         State::Finished,
         State::Restarting,
         State::Failed,
@@ -43,6 +46,7 @@ impl State {
         match self {
             State::Starting => "starting",
             State::Running => "running",
+            State::Standby => "standby",
             State::Finished => "finished",
             State::Restarting => "restarting",
             State::Failed => "failed",
@@ -57,10 +61,21 @@ pub struct Status {
     /// Why it failed.
     pub last_error: Option<String>,
     /// Durable position per source partition.
-    pub positions: BTreeMap<String, u64>,
+    pub positions: BTreeMap<String, crate::position::Position>,
     /// Per source partition: age in seconds of the oldest record not yet acknowledged.
     pub lag_seconds: BTreeMap<String, f64>,
     pub last_flush: Option<Flush>,
+    /// The lease on state kept in an object store: who holds it, since which epoch.
+    pub lease: Option<Lease>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Lease {
+    pub state_url: String,
+    pub holder: Option<String>,
+    pub epoch: u64,
+    /// Whether this daemon holds it.
+    pub held_here: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -117,6 +132,7 @@ impl PipelineMetrics {
                 positions: BTreeMap::new(),
                 lag_seconds: BTreeMap::new(),
                 last_flush: None,
+                lease: None,
             }),
         };
         let metrics = Self(Some(Arc::new(handles)));
@@ -206,8 +222,15 @@ impl PipelineMetrics {
         })
     }
 
+    /// Who holds the lease on the pipeline's state.
+    pub fn lease(&self, lease: Lease) {
+        if let Some(h) = &self.0 {
+            h.status.lock().expect("status lock").lease = Some(lease);
+        }
+    }
+
     /// New durable positions.
-    pub fn committed(&self, positions: &BTreeMap<String, u64>) {
+    pub fn committed(&self, positions: &BTreeMap<String, crate::position::Position>) {
         if let Some(h) = &self.0 {
             h.status.lock().expect("status lock").positions = positions.clone();
         }

@@ -152,7 +152,7 @@ impl Families {
         );
         r.register(
             "weir_flushes",
-            "Buffers flushed, by reason: size, count, interval, idle, memory, replay, shutdown",
+            "Buffers flushed, by reason: size, count, interval, idle, memory, replay, release, shutdown",
             f.flushes.clone(),
         );
         r.register_with_unit(

@@ -9,15 +9,17 @@ use base64::Engine;
 
 use super::arrow_fields::{FieldReader, record_of};
 use super::decode::{Decoder, StopAt};
+use crate::position::Position;
 use crate::record::Batch;
+use crate::record::ErrorKind;
 use crate::sink::template::RenderInput;
-use crate::sink::{ErrorKind, PrefixedRows, Routed};
+use crate::sink::{PrefixedRows, Routed};
 use crate::transform::{Failed, Next, in_position_order};
 use crate::wire::WireSpec;
 
 /// A record that does not reach the columns: where it is, and why.
 struct Refusal {
-    position: u64,
+    position: Position,
     /// Its index in the output batch, or in the failed batch of the chain.
     at: Next,
     kind: ErrorKind,
@@ -42,11 +44,11 @@ impl Decoder {
                             let x = failed.expect("failed records come from a chain");
                             let reason = x.reasons[f].clone();
                             (
-                                x.batch.position(f),
+                                x.batch.position(f).clone(),
                                 Err((ErrorKind::ProcessingFailed, reason)),
                             )
                         }
-                        Next::Output(i) => (batch.position(i), push(i)),
+                        Next::Output(i) => (batch.position(i).clone(), push(i)),
                     };
                     if let Err((kind, reason)) = outcome {
                         refusals.push(Refusal {
@@ -90,7 +92,7 @@ impl Decoder {
                     }
                     Err(reason) => {
                         refusals.push(Refusal {
-                            position: batch.position(*i),
+                            position: batch.position(*i).clone(),
                             at: Next::Output(*i),
                             kind: ErrorKind::PartitionFailed,
                             reason,
@@ -100,7 +102,7 @@ impl Decoder {
                 }
             }
         }
-        refusals.sort_by_key(|r| r.position);
+        refusals.sort_by(|a, b| a.position.cmp(&b.position));
         let mut dead = HashMap::new();
         let mut stop = None;
         for r in &refusals {
@@ -113,18 +115,18 @@ impl Decoder {
                 break;
             }
         }
-        let stop_at = stop.as_ref().map(|s: &StopAt| s.position);
+        let stop_at = stop.as_ref().map(|s: &StopAt| &s.position);
         let rows = decoded.and_then(|(rows, indexes)| {
             let keep: Vec<bool> = indexes
                 .iter()
                 .zip(&kept)
                 .map(|(i, p)| p.is_some() && stop_at.is_none_or(|s| batch.position(*i) < s))
                 .collect();
-            let positions: Vec<u64> = indexes
+            let positions: Vec<Position> = indexes
                 .iter()
                 .zip(&keep)
                 .filter(|(_, k)| **k)
-                .map(|(i, _)| batch.position(*i))
+                .map(|(i, _)| batch.position(*i).clone())
                 .collect();
             if positions.is_empty() {
                 return None;
@@ -153,7 +155,9 @@ impl Decoder {
         });
         let routed = Routed {
             partition: batch.partition.clone(),
-            next_position: stop_at.unwrap_or(batch.next_position),
+            next_position: stop_at
+                .cloned()
+                .unwrap_or_else(|| batch.next_position.clone()),
             rows,
             data: Vec::new(),
             dead_letters: dead.into_values().collect(),

@@ -2,6 +2,7 @@
 //! flushed to its own Arrow batch and the chunks are joined at the end. A chunk that
 //! Arrow rejects as a whole is retried value by value so only the bad ones are set aside.
 
+use crate::position::Position;
 use arrow_array::RecordBatch;
 use arrow_json::reader::Decoder as JsonDecoder;
 use arrow_schema::SchemaRef;
@@ -14,7 +15,7 @@ pub struct Columns {
     done: Vec<RecordBatch>,
     /// Per converted row: its prefix index and source position.
     prefix: Vec<u32>,
-    positions: Vec<u64>,
+    positions: Vec<Position>,
 }
 
 impl Columns {
@@ -41,7 +42,7 @@ impl Columns {
     pub fn append(
         &mut self,
         rows: Vec<(usize, u32, Value)>,
-        position: impl Fn(usize) -> u64,
+        position: impl Fn(usize) -> Position,
     ) -> Vec<(usize, String)> {
         if rows.is_empty() {
             return Vec::new();
@@ -80,7 +81,7 @@ impl Columns {
     fn record(
         &mut self,
         rows: impl Iterator<Item = (usize, u32)>,
-        position: &impl Fn(usize) -> u64,
+        position: &impl Fn(usize) -> Position,
     ) {
         for (i, p) in rows {
             self.prefix.push(p);
@@ -89,7 +90,7 @@ impl Columns {
     }
 
     /// The rows as one batch, with each row's prefix and position.
-    pub fn finish(mut self) -> Option<(RecordBatch, Vec<u32>, Vec<u64>)> {
+    pub fn finish(mut self) -> Option<(RecordBatch, Vec<u32>, Vec<Position>)> {
         if self.done.is_empty() {
             return None;
         }
@@ -116,13 +117,17 @@ mod tests {
         let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]));
         let mut columns = Columns::new(schema);
         let first = vec![(0, 0, json!({"n": 1})), (1, 0, json!({"n": 2}))];
-        assert!(columns.append(first, |i| i as u64 * 10).is_empty());
+        assert!(
+            columns
+                .append(first, |i| Position::offset(i as u64 * 10))
+                .is_empty()
+        );
         let second = vec![
             (2, 1, json!({"n": 3})),
             (3, 1, json!({"n": "not a number"})),
             (4, 0, json!({"n": 5})),
         ];
-        let rejected = columns.append(second, |i| i as u64 * 10);
+        let rejected = columns.append(second, |i| Position::offset(i as u64 * 10));
         assert_eq!(
             rejected.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
             vec![3]
@@ -139,6 +144,6 @@ mod tests {
             "rows before and after the bad one survive"
         );
         assert_eq!(prefix, vec![0, 0, 1, 0]);
-        assert_eq!(positions, vec![0, 10, 20, 40]);
+        assert_eq!(positions, crate::position::offsets(&[0, 10, 20, 40]));
     }
 }

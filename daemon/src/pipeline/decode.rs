@@ -11,13 +11,15 @@ use chrono::TimeZone;
 use super::columns::Columns;
 use crate::config::{ErrorAction, Format, OnErrorConfig};
 use crate::metrics::PipelineMetrics;
+use crate::position::Position;
 use crate::record::Batch;
+use crate::record::ErrorKind;
 use crate::schema::Schema;
 use crate::schema::record_json::{self, Value};
 use crate::sink::fields::{Fields, Scalar};
 use crate::sink::spec::SinkSpec;
 use crate::sink::template::RenderInput;
-use crate::sink::{DeadLetter, ErrorKind, Group, GroupData, PrefixedRows, Routed};
+use crate::sink::{DeadLetter, Group, GroupData, PrefixedRows, Routed};
 use crate::transform::{Chain, Next, in_position_order};
 
 /// Parsed values converted to Arrow together; bounds the memory of parsed JSON.
@@ -26,7 +28,7 @@ const CHUNK: usize = 256;
 /// Why the pipeline must stop: a record whose error kind is set to `stop`.
 #[derive(Debug)]
 pub struct StopAt {
-    pub position: u64,
+    pub position: Position,
     pub kind: ErrorKind,
     pub reason: String,
 }
@@ -129,7 +131,7 @@ impl Decoder {
             dead: HashMap::new(),
             raw: Vec::new(),
         };
-        let mut next_position = batch.next_position;
+        let mut next_position = batch.next_position.clone();
         let mut stop = None;
         // Records a transform failed are handled in position order with the rest, so
         // every group's positions stay ascending.
@@ -150,7 +152,7 @@ impl Decoder {
                 },
             };
             if let Some(s) = result {
-                next_position = s.position;
+                next_position = s.position.clone();
                 stop = Some(s);
                 break;
             }
@@ -257,7 +259,7 @@ impl Decoder {
         if work.lines.len() <= ix {
             work.lines.resize_with(ix + 1, || None);
         }
-        let position = batch.position(i);
+        let position = batch.position(i).clone();
         let prefix = &work.scratch;
         let group = work.lines[ix].get_or_insert_with(|| Group {
             prefix: prefix.clone(),
@@ -279,7 +281,7 @@ impl Decoder {
             return;
         };
         let pending = std::mem::take(&mut work.pending);
-        for (i, reason) in columns.append(pending, |i| batch.position(i)) {
+        for (i, reason) in columns.append(pending, |i| batch.position(i).clone()) {
             let reason = format!("cannot be stored in the schema's column types: {reason}");
             let _ = self.reject(batch, i, ErrorKind::SchemaMismatch, &reason, &mut work.dead);
         }
@@ -338,7 +340,7 @@ impl Decoder {
             ErrorKind::DecodeFailed => self.on_error.decode_failed,
             ErrorKind::SchemaIncompatible => self.on_error.schema_incompatible,
         };
-        let position = batch.position(i);
+        let position = batch.position(i).clone();
         if action != ErrorAction::Stop {
             self.metrics
                 .rejected(kind.as_str(), action == ErrorAction::Drop);
@@ -384,7 +386,7 @@ impl Decoder {
                     reason,
                     &self.pipeline,
                     &batch.partition,
-                    position,
+                    position.clone(),
                     arrival,
                     batch.value(i),
                 )

@@ -1,21 +1,24 @@
 //! Runs one validated pipeline until its source ends, it stops on a bad record, or the
-//! shutdown token fires; in every case buffers are flushed and positions committed.
+//! shutdown token fires; in every case buffers are flushed and positions committed,
+//! unless another daemon took the lease on its state (then nothing more is written).
 
 use std::path::Path;
 use std::sync::Arc;
 
 use futures::StreamExt;
-use tokio::sync::mpsc;
+use futures::future::BoxFuture;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::decode::{Decoder, StopAt};
 use crate::config::PipelineSpec;
-use crate::metrics::{PipelineMetrics, State};
-use crate::record::Batch;
+use crate::metrics::{Lease, PipelineMetrics, State};
+use crate::position::Position;
+use crate::record::PartitionId;
 use crate::sink::writer::SinkStats;
 use crate::sink::{Routed, SinkError, SinkWriter, StoreError, open_store};
-use crate::source::SourceError;
-use crate::state::{StateError, StateStore};
+use crate::source::{SourceContext, SourceError, SourceEvent};
+use crate::state::{PipelineState, Positions, StateError};
 use crate::transform::{Chain, CompileCache};
 
 /// Batches waiting between the source and the decode stage, and between the decode stage
@@ -44,11 +47,16 @@ pub enum PipelineError {
     /// A bug in Weir; the positions of unwritten records stay uncommitted.
     #[error("internal error in the {stage} stage: {reason}; please report it")]
     Internal { stage: &'static str, reason: String },
+    /// Another daemon took the lease on the pipeline's state.
+    #[error(
+        "another daemon took the lease on state `{state}`; this one stopped without writing and stands by"
+    )]
+    LeaseLost { state: String },
     #[error(
         "stopped at position {position}: {kind} record ({reason}); fix or remove the record, or set on_error to dead_letter, then restart"
     )]
     Stopped {
-        position: u64,
+        position: crate::position::Position,
         kind: &'static str,
         reason: String,
     },
@@ -58,13 +66,12 @@ impl PipelineError {
     /// Whether running the pipeline again later can succeed: the object store failed
     /// in a way a retry can cure (unreachable, 5xx, timeouts) on every attempt.
     pub fn transient(&self) -> bool {
-        matches!(
-            self,
-            PipelineError::Sink(SinkError::Write {
-                permanent: false,
-                ..
-            })
-        )
+        match self {
+            PipelineError::Sink(SinkError::Write { permanent, .. }) => !permanent,
+            PipelineError::Sink(SinkError::State(e)) | PipelineError::State(e) => e.transient(),
+            PipelineError::LeaseLost { .. } => true,
+            _ => false,
+        }
     }
 }
 
@@ -111,31 +118,101 @@ pub async fn run_pipeline(
         })
     })?;
     let chain = chain.map_err(failed)?;
-    let state = StateStore::new(state_dir, &spec.name);
-    let positions = state.load().map_err(|e| failed(e.into()))?;
+    let Some(state) = open_state(&spec, state_dir, &metrics, &shutdown)
+        .await
+        .map_err(failed)?
+    else {
+        // Stopped while standing by: nothing was read or written.
+        return Ok(PipelineOutcome {
+            stats: SinkStats::default(),
+            location,
+        });
+    };
+    let stored = state.load().await.map_err(|e| failed(e.into()))?;
     let store = open_store(&spec.sink.location).map_err(|e| failed(e.into()))?;
     let schema = spec.schema.as_ref().map(|s| s.arrow.clone());
-    let mut writer = SinkWriter::new(
+    let start = stored.positions.clone();
+    let writer = SinkWriter::new(
         &spec.name,
         spec.sink.clone(),
         schema,
         store,
-        state,
-        positions.clone(),
+        state.clone(),
+        stored,
     )
     .await
     .map_err(|e| failed(e.into()))?
     .with_batches_in_flight(CHANNEL_DEPTH + decode_workers() + ROUTED_DEPTH + 1)
     .with_metrics(metrics.clone());
+    let result = run_stages(&spec, writer, chain, start, &state, &metrics, &shutdown).await;
+    if !state.lost().is_cancelled() {
+        state.release().await;
+    }
+    result
+}
 
+/// The pipeline's state: the local state directory, or the object store once this
+/// daemon holds the lease (`None` if shutdown came while standing by).
+async fn open_state(
+    spec: &PipelineSpec,
+    state_dir: &Path,
+    metrics: &PipelineMetrics,
+    shutdown: &CancellationToken,
+) -> Result<Option<PipelineState>, PipelineError> {
+    let Some(remote) = &spec.state else {
+        return Ok(Some(PipelineState::local(state_dir, &spec.name)));
+    };
+    let heard = std::sync::Mutex::new(None::<String>);
+    let on_standby = |holder: &str| {
+        let mut last = heard.lock().expect("standby lock");
+        if last.as_deref() != Some(holder) {
+            tracing::info!(pipeline = %spec.name, state = %remote.url, %holder, "standing by: another daemon holds the pipeline's lease");
+            metrics.set_state(State::Standby, None);
+            metrics.lease(Lease {
+                state_url: remote.url.clone(),
+                holder: Some(holder.to_string()),
+                epoch: 0,
+                held_here: false,
+            });
+            *last = Some(holder.to_string());
+        }
+    };
+    let state =
+        PipelineState::remote(remote, &spec.name, (shutdown, metrics.clone()), on_standby).await?;
+    if let Some(s) = &state
+        && let Some(lease) = s.lease().await
+    {
+        metrics.lease(Lease {
+            state_url: remote.url.clone(),
+            holder: lease.holder,
+            epoch: lease.epoch,
+            held_here: true,
+        });
+    }
+    Ok(state)
+}
+
+/// Runs source, decode and writer until the input ends, a record stops the pipeline,
+/// shutdown fires or the lease is lost; then flushes (unless the lease is gone).
+async fn run_stages(
+    spec: &PipelineSpec,
+    mut writer: SinkWriter,
+    chain: Option<Arc<Chain>>,
+    start: Positions,
+    state: &PipelineState,
+    metrics: &PipelineMetrics,
+    shutdown: &CancellationToken,
+) -> Result<PipelineOutcome, (PipelineOutcome, PipelineError)> {
     let source_stop = shutdown.child_token();
-    let (batch_tx, batch_rx) = mpsc::channel::<Batch>(CHANNEL_DEPTH);
-    let (routed_tx, mut routed_rx) = mpsc::channel::<(Routed, Option<StopAt>)>(ROUTED_DEPTH);
-    let source = tokio::spawn(
-        spec.source
-            .clone()
-            .run(positions, batch_tx, source_stop.clone()),
+    let (event_tx, event_rx) = mpsc::channel::<SourceEvent>(CHANNEL_DEPTH);
+    let (routed_tx, mut routed_rx) = mpsc::channel::<Stage>(ROUTED_DEPTH);
+    let context = SourceContext::new(
+        start,
+        event_tx,
+        writer.acknowledgements(),
+        source_stop.clone(),
     );
+    let source = tokio::spawn(spec.source.clone().run(context));
     let decoder = Decoder::new(
         &spec.name,
         spec.schema.clone(),
@@ -145,10 +222,11 @@ pub async fn run_pipeline(
     )
     .with_base64_lines(spec.source.base64_lines())
     .with_metrics(metrics.clone());
-    let decode = tokio::spawn(decode_in_order(decoder, batch_rx, routed_tx));
+    let decode = tokio::spawn(decode_in_order(decoder, event_rx, routed_tx));
     metrics.set_state(State::Running, None);
 
-    let result = drive(&mut writer, &mut routed_rx, &source_stop).await;
+    let lost = state.lost();
+    let result = drive(&mut writer, &mut routed_rx, &source_stop, &lost).await;
     source_stop.cancel();
     drop(routed_rx);
     let decoded = decode
@@ -162,19 +240,27 @@ pub async fn run_pipeline(
         stage: "source",
         reason: e.to_string(),
     });
-    tracing::info!(pipeline = %spec.name, "input ended; flushing every buffer");
-    let flushed = writer.flush_all().await;
+    let (fenced, flushed) = if lost.is_cancelled() {
+        let fenced = PipelineError::LeaseLost {
+            state: state.describe(),
+        };
+        (Some(fenced), Ok(()))
+    } else {
+        tracing::info!(pipeline = %spec.name, "input ended; flushing every buffer");
+        (None, writer.flush_all().await.map_err(PipelineError::from))
+    };
     let outcome = PipelineOutcome {
         stats: writer.stats,
-        location,
+        location: spec.sink.location_display(),
     };
     let error = [
+        fenced,
         result.err(),
         decoded.err(),
         source_result
             .and_then(|r| r.map_err(PipelineError::from))
             .err(),
-        flushed.err().map(PipelineError::from),
+        flushed.err(),
     ]
     .into_iter()
     .flatten()
@@ -192,9 +278,9 @@ fn load_chain(spec: &PipelineSpec, state_dir: &Path) -> Result<Option<Arc<Chain>
         return Ok(None);
     }
     let cache = CompileCache::new(plugin_cache_dir(state_dir));
-    crate::config::load_plugins(spec, &cache)
+    Chain::load(&spec.transforms, &spec.name, &cache)
         .map(|c| c.map(Arc::new))
-        .map_err(|e| PipelineError::Plugin(e.to_string()))
+        .map_err(|e| PipelineError::Plugin(crate::config::step_error(spec, &e).to_string()))
 }
 
 /// Where compiled plugins are cached: `cache/plugins` beside the state directory.
@@ -203,31 +289,54 @@ pub fn plugin_cache_dir(state_dir: &Path) -> std::path::PathBuf {
     parent.join("cache").join("plugins")
 }
 
-/// Decodes batches on blocking threads, several at once, and forwards the results in
-/// source order (the watermark relies on it). Stops after a batch that asks to stop.
+/// What the decode stage hands the writer, in source order.
+// Nearly every item is a batch: boxing it to shrink the rare control items would cost
+// an allocation per batch.
+#[allow(clippy::large_enum_variant)]
+enum Stage {
+    Decoded(Routed, Option<StopAt>),
+    Release(PartitionId, oneshot::Sender<Option<Position>>),
+    Drop(PartitionId),
+}
+
+/// Decodes batches on blocking threads, several at once, and forwards the results and
+/// the source's partition control in source order (the watermark relies on it). Stops
+/// after a batch that asks to stop.
 async fn decode_in_order(
     decoder: Decoder,
-    batches: mpsc::Receiver<Batch>,
-    routed: mpsc::Sender<(Routed, Option<StopAt>)>,
+    events: mpsc::Receiver<SourceEvent>,
+    routed: mpsc::Sender<Stage>,
 ) -> Result<(), PipelineError> {
     let workers = decode_workers();
-    let mut decoded = tokio_stream::wrappers::ReceiverStream::new(batches)
-        .map(|batch| {
-            decoder.metrics().read(batch.len(), batch.value_bytes());
-            let decoder = decoder.clone();
-            tokio::task::spawn_blocking(move || {
-                let out = decoder.decode(batch);
-                crate::alloc::answer_pressure();
-                out
-            })
-        })
+    let mut decoded = tokio_stream::wrappers::ReceiverStream::new(events)
+        .map(
+            |event| -> BoxFuture<'static, Result<Stage, tokio::task::JoinError>> {
+                match event {
+                    SourceEvent::Batch(batch) => {
+                        decoder.metrics().read(batch.len(), batch.value_bytes());
+                        let decoder = decoder.clone();
+                        Box::pin(tokio::task::spawn_blocking(move || {
+                            let (routed, stop) = decoder.decode(batch);
+                            crate::alloc::answer_pressure();
+                            Stage::Decoded(routed, stop)
+                        }))
+                    }
+                    SourceEvent::Release { partition, done } => {
+                        Box::pin(futures::future::ready(Ok(Stage::Release(partition, done))))
+                    }
+                    SourceEvent::Drop { partition } => {
+                        Box::pin(futures::future::ready(Ok(Stage::Drop(partition))))
+                    }
+                }
+            },
+        )
         .buffered(workers);
     while let Some(result) = decoded.next().await {
         let out = result.map_err(|e| PipelineError::Internal {
             stage: "decode",
             reason: e.to_string(),
         })?;
-        let stop = out.1.is_some();
+        let stop = matches!(&out, Stage::Decoded(_, Some(_)));
         if routed.send(out).await.is_err() || stop {
             break;
         }
@@ -235,30 +344,54 @@ async fn decode_in_order(
     Ok(())
 }
 
-/// The writer loop: routed batches in, time-based flushes on a ticker.
+/// The writer loop: routed batches and partition control in, time-based flushes on a
+/// ticker. Ends when the input does, a record stops the pipeline, or the lease is lost.
 async fn drive(
     writer: &mut SinkWriter,
-    routed: &mut mpsc::Receiver<(Routed, Option<StopAt>)>,
+    routed: &mut mpsc::Receiver<Stage>,
     source_stop: &CancellationToken,
+    lost: &CancellationToken,
 ) -> Result<(), PipelineError> {
     let mut ticker = tokio::time::interval(writer.tick_period());
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             message = routed.recv() => {
-                let Some((batch, stop)) = message else { return Ok(()) };
-                writer.accept(batch).await?;
-                if let Some(s) = stop {
-                    source_stop.cancel();
-                    return Err(PipelineError::Stopped { position: s.position, kind: s.kind.as_str(), reason: s.reason });
-                }
+                let Some(stage) = message else { return Ok(()) };
+                accept(writer, stage, source_stop).await?;
             }
             _ = ticker.tick() => writer.tick().await?,
             // Objects finishing between batches advance the watermark promptly.
             written = writer.settle(), if writer.writing() => {
                 written?;
-                writer.commit()?;
+                writer.commit().await?;
             }
+            _ = lost.cancelled() => return Ok(()),
         }
     }
+}
+
+async fn accept(
+    writer: &mut SinkWriter,
+    stage: Stage,
+    source_stop: &CancellationToken,
+) -> Result<(), PipelineError> {
+    match stage {
+        Stage::Decoded(batch, stop) => {
+            writer.accept(batch).await?;
+            if let Some(s) = stop {
+                source_stop.cancel();
+                return Err(PipelineError::Stopped {
+                    position: s.position,
+                    kind: s.kind.as_str(),
+                    reason: s.reason,
+                });
+            }
+        }
+        Stage::Release(partition, done) => {
+            let _ = done.send(writer.release(&partition).await?);
+        }
+        Stage::Drop(partition) => writer.drop_partition(&partition),
+    }
+    Ok(())
 }

@@ -45,7 +45,13 @@ pub async fn supervise(
             return Err((done, error));
         }
         // A run that wrote something shows the store is back: start the waits over.
-        failures = if progressed { 1 } else { failures + 1 };
+        // A lost lease is no fault: the pipeline stands by again at once.
+        let fenced = matches!(error, PipelineError::LeaseLost { .. });
+        failures = if progressed || fenced {
+            1
+        } else {
+            failures + 1
+        };
         let wait = jittered(failures, FIRST_RESTART, LONGEST_RESTART);
         tracing::warn!(pipeline = %spec.name, %error, ?wait, "transient failure; the pipeline restarts from its stored positions");
         metrics.set_state(State::Restarting, Some(error.to_string()));

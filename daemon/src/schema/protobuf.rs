@@ -6,13 +6,14 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow_schema::{DataType, Field, Fields, Schema, TimeUnit};
+use arrow_schema::{DataType, Field, Fields, Schema};
 use prost_reflect::{FieldDescriptor, FileDescriptor, Kind, MessageDescriptor};
 use protox::file::{
     ChainFileResolver, File, FileResolver, GoogleFileResolver, IncludeFileResolver,
 };
 
 use super::registry::{Import, Version};
+pub use crate::wire::proto_desc::{by_indexes, index_path, message, well_known};
 
 /// Compiles `text` as the file `name`; imports resolve against `imports` (the texts of
 /// its references), Google's well-known types, and files under `root` (the registry).
@@ -52,71 +53,6 @@ pub fn compile(
 pub fn compile_version(v: &Version, root: Option<&Path>) -> Result<FileDescriptor, String> {
     let name = format!("{}/{}.proto", v.subject, v.version);
     compile(&name, &v.text, &v.imports, root)
-}
-
-/// The message a pipeline reads: `name` (full or short), or the file's first message.
-pub fn message(file: &FileDescriptor, name: Option<&str>) -> Result<MessageDescriptor, String> {
-    let all: Vec<MessageDescriptor> = file.messages().flat_map(with_nested).collect();
-    match name {
-        None => file
-            .messages()
-            .next()
-            .ok_or_else(|| "the .proto file defines no message".to_string()),
-        Some(n) => all
-            .iter()
-            .find(|m| m.full_name() == n || m.name() == n)
-            .cloned()
-            .ok_or_else(|| {
-                let names: Vec<&str> = all.iter().map(|m| m.full_name()).collect();
-                format!("no message `{n}` (messages: {})", names.join(", "))
-            }),
-    }
-}
-
-fn with_nested(m: MessageDescriptor) -> Vec<MessageDescriptor> {
-    let mut out = vec![m.clone()];
-    out.extend(
-        m.child_messages()
-            .filter(|c| !c.is_map_entry())
-            .flat_map(with_nested),
-    );
-    out
-}
-
-/// The message at Confluent's index path: top-level index, then nested indexes.
-pub fn by_indexes(file: &FileDescriptor, path: &[usize]) -> Result<MessageDescriptor, String> {
-    let missing = || format!("message indexes {path:?} name no message of the schema");
-    let (first, rest) = path.split_first().ok_or_else(missing)?;
-    let mut m = file.messages().nth(*first).ok_or_else(missing)?;
-    for ix in rest {
-        let child = m
-            .child_messages()
-            .filter(|c| !c.is_map_entry())
-            .nth(*ix)
-            .ok_or_else(missing)?;
-        m = child;
-    }
-    Ok(m)
-}
-
-/// Confluent's message indexes of `target` in `file` (the inverse of `by_indexes`).
-pub fn index_path(file: &FileDescriptor, target: &MessageDescriptor) -> Option<Vec<usize>> {
-    fn walk(
-        messages: impl Iterator<Item = MessageDescriptor>,
-        target: &MessageDescriptor,
-        path: &mut Vec<usize>,
-    ) -> bool {
-        for (i, m) in messages.filter(|m| !m.is_map_entry()).enumerate() {
-            path.push(i);
-            if m.full_name() == target.full_name() || walk(m.child_messages(), target, path) {
-                return true;
-            }
-            path.pop();
-        }
-        false
-    }
-    let mut path = Vec::new();
-    walk(file.messages(), target, &mut path).then_some(path)
 }
 
 /// The columns of a message.
@@ -189,25 +125,6 @@ fn kind_type(kind: &Kind, stack: &mut Vec<String>) -> Result<(DataType, bool), S
         },
     };
     Ok((t, matches!(kind, Kind::Message(_))))
-}
-
-/// Timestamps and wrapper messages map to plain columns.
-pub fn well_known(m: &MessageDescriptor) -> Option<DataType> {
-    Some(match m.full_name() {
-        "google.protobuf.Timestamp" => {
-            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
-        }
-        "google.protobuf.DoubleValue" => DataType::Float64,
-        "google.protobuf.FloatValue" => DataType::Float32,
-        "google.protobuf.Int64Value" => DataType::Int64,
-        "google.protobuf.UInt64Value" => DataType::UInt64,
-        "google.protobuf.Int32Value" => DataType::Int32,
-        "google.protobuf.UInt32Value" => DataType::UInt32,
-        "google.protobuf.BoolValue" => DataType::Boolean,
-        "google.protobuf.StringValue" => DataType::Utf8,
-        "google.protobuf.BytesValue" => DataType::Binary,
-        _ => return None,
-    })
 }
 
 /// Whether data written with `writer`'s first message reads with `reader`'s.

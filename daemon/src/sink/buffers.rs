@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use arrow_array::RecordBatch;
 
+use crate::position::Position;
 use crate::record::PartitionId;
 
 /// Records bound for one prefix, produced by the decode stage from one batch.
@@ -15,13 +16,13 @@ pub struct Group {
     pub prefix: String,
     pub data: GroupData,
     /// Source position of each record, ascending.
-    pub positions: Vec<u64>,
+    pub positions: Vec<Position>,
 }
 
 impl Group {
     /// Splits off the records after `position`; `self` keeps those up to it.
-    pub fn split_after(&mut self, position: u64) -> Option<Group> {
-        let keep = self.positions.partition_point(|p| *p <= position);
+    pub fn split_after(&mut self, position: &Position) -> Option<Group> {
+        let keep = self.positions.partition_point(|p| p <= position);
         if keep == self.positions.len() {
             return None;
         }
@@ -82,8 +83,8 @@ pub struct Buffer {
     pub lines: Vec<u8>,
     pub bytes: usize,
     pub records: usize,
-    pub first_position: u64,
-    pub last_position: u64,
+    pub first_position: Position,
+    pub last_position: Position,
     pub opened: Instant,
     pub last_write: Instant,
 }
@@ -92,7 +93,7 @@ pub struct Buffer {
 /// partition's watermark and its bytes count against the memory budget.
 struct Writing {
     partition: PartitionId,
-    first_position: u64,
+    first_position: Position,
     bytes: usize,
     opened: Instant,
 }
@@ -108,7 +109,9 @@ pub struct Buffers {
     total_bytes: usize,
     /// Per partition: everything before this position has reached a buffer (or was
     /// dropped or dead-lettered into one).
-    processed: BTreeMap<PartitionId, u64>,
+    processed: BTreeMap<PartitionId, Position>,
+    /// Partitions released or dropped: no watermark until they are read again.
+    forgotten: std::collections::HashSet<PartitionId>,
 }
 
 impl Buffers {
@@ -127,6 +130,7 @@ impl Buffers {
         group: Group,
         dead_letter: bool,
     ) -> BufferKey {
+        self.forgotten.remove(partition);
         let key = BufferKey {
             prefix: group.prefix,
             partition: partition.clone(),
@@ -139,8 +143,8 @@ impl Buffers {
             lines: Vec::new(),
             bytes: 0,
             records: 0,
-            first_position: group.positions[0],
-            last_position: group.positions[group.positions.len() - 1],
+            first_position: group.positions[0].clone(),
+            last_position: group.positions[group.positions.len() - 1].clone(),
             opened: now,
             last_write: now,
         });
@@ -154,18 +158,46 @@ impl Buffers {
         }
         buffer.bytes = buffer.bytes.saturating_add_signed(size);
         buffer.records += group.positions.len();
-        buffer.first_position = buffer.first_position.min(group.positions[0]);
-        buffer.last_position = buffer
-            .last_position
-            .max(group.positions[group.positions.len() - 1]);
+        let (first, last) = (
+            &group.positions[0],
+            &group.positions[group.positions.len() - 1],
+        );
+        if *first < buffer.first_position {
+            buffer.first_position = first.clone();
+        }
+        if *last > buffer.last_position {
+            buffer.last_position = last.clone();
+        }
         buffer.last_write = now;
         self.total_bytes = self.total_bytes.saturating_add_signed(size);
         key
     }
 
     /// Records that a partition has been processed up to `next_position`.
-    pub fn advance(&mut self, partition: &PartitionId, next_position: u64) {
+    pub fn advance(&mut self, partition: &PartitionId, next_position: Position) {
+        self.forgotten.remove(partition);
         self.processed.insert(partition.clone(), next_position);
+    }
+
+    /// Discards an open buffer unwritten. The partition's processed position falls back
+    /// to the buffer's first record, so the watermark never passes what it held.
+    pub fn discard(&mut self, key: &BufferKey) {
+        let Some(buffer) = self.open.remove(key) else {
+            return;
+        };
+        self.total_bytes -= buffer.bytes;
+        if let Some(p) = self.processed.get_mut(&key.partition)
+            && buffer.first_position < *p
+        {
+            *p = buffer.first_position;
+        }
+    }
+
+    /// Forgets a partition: it has no watermark until it is read again, so nothing
+    /// more is recorded for it (writes already under way still finish).
+    pub fn forget(&mut self, partition: &PartitionId) {
+        self.processed.remove(partition);
+        self.forgotten.insert(partition.clone());
     }
 
     /// Removes a buffer for writing; returns it with the id that `written` takes once
@@ -179,7 +211,7 @@ impl Buffers {
             id,
             Writing {
                 partition: key.partition.clone(),
-                first_position: buffer.first_position,
+                first_position: buffer.first_position.clone(),
                 bytes: buffer.bytes,
                 opened: buffer.opened,
             },
@@ -239,23 +271,30 @@ impl Buffers {
 
     /// The contiguous watermark per partition: the lowest position still in a buffer or
     /// being written, or the processed position when there is none.
-    pub fn watermarks(&self) -> BTreeMap<String, u64> {
-        let mut marks: BTreeMap<String, u64> = self
+    pub fn watermarks(&self) -> BTreeMap<String, Position> {
+        let mut marks: BTreeMap<String, Position> = self
             .processed
             .iter()
-            .map(|(p, n)| (p.to_string(), *n))
+            .map(|(p, n)| (p.to_string(), n.clone()))
             .collect();
         let open = self
             .open
             .iter()
-            .map(|(k, b)| (&k.partition, b.first_position));
+            .map(|(k, b)| (&k.partition, &b.first_position));
         let writing = self
             .writing
             .values()
-            .map(|w| (&w.partition, w.first_position));
+            .map(|w| (&w.partition, &w.first_position));
         for (partition, first) in open.chain(writing) {
-            let mark = marks.entry(partition.to_string()).or_insert(first);
-            *mark = (*mark).min(first);
+            if self.forgotten.contains(partition) {
+                continue;
+            }
+            let mark = marks
+                .entry(partition.to_string())
+                .or_insert_with(|| first.clone());
+            if first < mark {
+                *mark = first.clone();
+            }
         }
         marks
     }
@@ -316,7 +355,7 @@ fn compact_tail(batches: &mut Vec<RecordBatch>, added: isize) -> isize {
 pub struct Routed {
     pub partition: PartitionId,
     /// Resume point once everything in this batch is delivered.
-    pub next_position: u64,
+    pub next_position: Position,
     /// Parquet-bound rows, split per prefix by the writer.
     pub rows: Option<super::rows::PrefixedRows>,
     /// JSON-lines groups, one per prefix.
@@ -336,12 +375,13 @@ impl Routed {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::position::offsets;
 
     fn lines(prefix: &str, first: u64, last: u64) -> Group {
         Group {
             prefix: prefix.into(),
             data: GroupData::Lines(b"x\nx\n".to_vec()),
-            positions: vec![first, last],
+            positions: offsets(&[first, last]),
         }
     }
 
@@ -350,11 +390,11 @@ mod tests {
         let mut g = Group {
             prefix: "p/".into(),
             data: GroupData::Lines(b"a\nb\nc\n".to_vec()),
-            positions: vec![3, 7, 9],
+            positions: offsets(&[3, 7, 9]),
         };
-        let tail = g.split_after(7).unwrap();
-        assert_eq!(g.positions, vec![3, 7]);
-        assert_eq!(tail.positions, vec![9]);
+        let tail = g.split_after(&7.into()).unwrap();
+        assert_eq!(g.positions, offsets(&[3, 7]));
+        assert_eq!(tail.positions, offsets(&[9]));
         let (GroupData::Lines(head), GroupData::Lines(rest)) = (&g.data, &tail.data) else {
             panic!()
         };
@@ -362,7 +402,35 @@ mod tests {
             (head.as_slice(), rest.as_slice()),
             (&b"a\nb\n"[..], &b"c\n"[..])
         );
-        assert!(g.split_after(7).is_none());
+        assert!(g.split_after(&7.into()).is_none());
+    }
+
+    #[test]
+    fn a_discarded_buffer_holds_the_watermark_at_its_first_record() {
+        let p: PartitionId = "f".into();
+        let mut b = Buffers::default();
+        b.append(&p, lines("a/", 0, 4), false);
+        let held = b.append(&p, lines("b/", 5, 9), false);
+        b.advance(&p, 10.into());
+        let (first, _) = b
+            .begin_write(&BufferKey {
+                prefix: "a/".into(),
+                ..held.clone()
+            })
+            .unwrap();
+        b.written(first);
+        b.discard(&held);
+        assert_eq!(
+            b.watermarks()["f"],
+            5.into(),
+            "never past the discarded records"
+        );
+        assert_eq!(b.total_bytes(), 0);
+        b.forget(&p);
+        assert!(
+            b.watermarks().is_empty(),
+            "a forgotten partition records nothing"
+        );
     }
 
     #[test]
@@ -371,8 +439,8 @@ mod tests {
         let mut b = Buffers::default();
         let a = b.append(&p, lines("a/", 0, 10), false);
         let c = b.append(&p, lines("b/", 5, 20), false);
-        b.advance(&p, 30);
-        assert_eq!(b.watermarks()["f"], 0);
+        b.advance(&p, 30.into());
+        assert_eq!(b.watermarks()["f"], 0.into());
         let bytes = b.total_bytes();
         let (early, _) = b.begin_write(&a).unwrap();
         let (late, _) = b.begin_write(&c).unwrap();
@@ -380,11 +448,11 @@ mod tests {
         b.written(late);
         assert_eq!(
             b.watermarks()["f"],
-            0,
+            0.into(),
             "a later write never skips an earlier one still in flight"
         );
         b.written(early);
-        assert_eq!(b.watermarks()["f"], 30);
+        assert_eq!(b.watermarks()["f"], 30.into());
         assert_eq!(b.total_bytes(), 0);
     }
 }

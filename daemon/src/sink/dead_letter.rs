@@ -3,35 +3,10 @@
 //! UTF-8 and as base64 otherwise, so nothing accepted is ever lost.
 
 use base64::Engine;
+
+use crate::position::Position;
+use crate::record::ErrorKind;
 use serde::Serialize;
-
-/// The kinds of bad record; the name is what `!{error:type}` renders.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorKind {
-    InvalidJson,
-    SchemaMismatch,
-    PartitionFailed,
-    ProcessingFailed,
-    BadFraming,
-    UnknownSchemaId,
-    DecodeFailed,
-    SchemaIncompatible,
-}
-
-impl ErrorKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorKind::InvalidJson => "invalid-json",
-            ErrorKind::SchemaMismatch => "schema-mismatch",
-            ErrorKind::PartitionFailed => "partition-failed",
-            ErrorKind::ProcessingFailed => "processing-failed",
-            ErrorKind::BadFraming => "bad-framing",
-            ErrorKind::UnknownSchemaId => "unknown-schema-id",
-            ErrorKind::DecodeFailed => "decode-failed",
-            ErrorKind::SchemaIncompatible => "schema-incompatible",
-        }
-    }
-}
 
 #[derive(Serialize)]
 pub struct DeadLetter<'a> {
@@ -39,7 +14,7 @@ pub struct DeadLetter<'a> {
     pub reason: &'a str,
     pub pipeline: &'a str,
     pub partition: &'a str,
-    pub position: u64,
+    pub position: Position,
     /// Arrival time, milliseconds since the Unix epoch.
     pub arrival_ms: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -54,7 +29,7 @@ impl<'a> DeadLetter<'a> {
         reason: &'a str,
         pipeline: &'a str,
         partition: &'a str,
-        position: u64,
+        position: Position,
         arrival_ms: i64,
         raw: &'a [u8],
     ) -> Self {
@@ -91,10 +66,26 @@ mod tests {
     #[test]
     fn keeps_raw_text_or_base64() {
         let mut out = Vec::new();
-        DeadLetter::new(ErrorKind::InvalidJson, "eof", "p", "f", 7, 1, b"{oops")
-            .write_line(&mut out);
-        DeadLetter::new(ErrorKind::InvalidJson, "eof", "p", "f", 9, 1, &[0xff, 0x00])
-            .write_line(&mut out);
+        DeadLetter::new(
+            ErrorKind::InvalidJson,
+            "eof",
+            "p",
+            "f",
+            7.into(),
+            1,
+            b"{oops",
+        )
+        .write_line(&mut out);
+        DeadLetter::new(
+            ErrorKind::InvalidJson,
+            "eof",
+            "p",
+            "f",
+            9.into(),
+            1,
+            &[0xff, 0x00],
+        )
+        .write_line(&mut out);
         let lines: Vec<serde_json::Value> = out
             .split(|b| *b == b'\n')
             .filter(|l| !l.is_empty())

@@ -16,15 +16,16 @@ use parquet::errors::ParquetError;
 use parquet::file::properties::WriterProperties;
 
 use super::store::Store;
-use super::upload::{SharedJournal, TrackedUpload};
+use super::upload::TrackedUpload;
 use crate::config::Compression;
 use crate::metrics::PipelineMetrics;
+use crate::state::PipelineState;
 
 /// Writes `batches` as one Parquet object; returns its size in bytes. A failed write
 /// leaves nothing behind: its multipart upload (or staged file) is discarded.
 pub async fn write_parquet(
     store: &Store,
-    (journal, metrics): (&SharedJournal, &PipelineMetrics),
+    (state, metrics): (&PipelineState, &PipelineMetrics),
     path: &Path,
     schema: SchemaRef,
     batches: &[RecordBatch],
@@ -34,7 +35,7 @@ pub async fn write_parquet(
         Some(multipart) => {
             let objects = store.objects.clone();
             let mut upload =
-                TrackedUpload::new(objects, multipart.clone(), journal.clone(), path.clone())
+                TrackedUpload::new(objects, multipart.clone(), state.clone(), path.clone())
                     .with_metrics(metrics.clone());
             let written = encode(&mut upload, schema, batches, props).await;
             if written.is_err() {

@@ -6,6 +6,8 @@ mod dead_letter;
 mod encode;
 pub mod fields;
 pub mod ledger;
+#[cfg(test)]
+mod lifecycle_tests;
 mod replay;
 pub mod retry;
 mod rows;
@@ -17,7 +19,7 @@ mod write_job;
 pub mod writer;
 
 pub use buffers::{Group, GroupData, Routed};
-pub use dead_letter::{DeadLetter, ErrorKind};
+pub use dead_letter::DeadLetter;
 pub use rows::PrefixedRows;
 pub use spec::SinkSpec;
 pub use store::{Store, StoreError, open_store};

@@ -48,11 +48,11 @@ impl Replay {
         let mut steps = Vec::new();
         let mut rest = Some(group);
         while let Some(mut head) = rest.take() {
-            let Some(cut) = cuts.front().copied() else {
+            let Some(cut) = cuts.front().cloned() else {
                 steps.push(Step::Append(head));
                 break;
             };
-            rest = head.split_after(cut.last);
+            rest = head.split_after(&cut.last);
             let reached = rest.is_some() || head.positions.last() == Some(&cut.last);
             if !cut.written && !head.positions.is_empty() {
                 steps.push(Step::Append(head));
@@ -88,7 +88,7 @@ mod tests {
         Group {
             prefix: "a/".into(),
             data: GroupData::Lines(lines),
-            positions: positions.to_vec(),
+            positions: crate::position::offsets(positions),
         }
     }
 
@@ -104,9 +104,9 @@ mod tests {
 
     #[test]
     fn drops_written_records_and_recuts_the_rest() {
-        let planned = |first, last, written| Planned {
-            first,
-            last,
+        let planned = |first: u64, last: u64, written| Planned {
+            first: first.into(),
+            last: last.into(),
             written,
         };
         let plan = Plan::from([(

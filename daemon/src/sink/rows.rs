@@ -12,7 +12,7 @@ pub struct PrefixedRows {
     pub prefix: Vec<u32>,
     pub names: Vec<String>,
     /// Source position of each row.
-    pub positions: Vec<u64>,
+    pub positions: Vec<crate::position::Position>,
 }
 
 impl PrefixedRows {
@@ -27,7 +27,10 @@ impl PrefixedRows {
             if rows.is_empty() {
                 continue;
             }
-            let positions = rows.iter().map(|r| self.positions[*r as usize]).collect();
+            let positions = rows
+                .iter()
+                .map(|r| self.positions[*r as usize].clone())
+                .collect();
             let data = if rows.len() == self.batch.num_rows() {
                 self.batch.clone()
             } else {

@@ -3,146 +3,55 @@
 //! that fails is aborted, and at the next start every journaled upload is aborted, so
 //! an upload cut short by a crash is cleaned up when its cut is replayed.
 
-use std::collections::BTreeSet;
-use std::io::Write;
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path;
 use object_store::{MultipartId, ObjectStore, ObjectStoreExt, PutPayload, PutPayloadMut};
-use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
 
 use crate::metrics::PipelineMetrics;
-use crate::state::StateError;
+use crate::state::{PipelineState, StateError, Upload};
 
 /// Parts of 8 MiB (S3 wants at least 5 MiB for every part but the last), two in flight:
 /// bounded memory per object whatever its size.
 const PART_BYTES: usize = 8 << 20;
 const PARTS_IN_FLIGHT: usize = 2;
 
-#[derive(Debug, Serialize, Deserialize)]
-struct Started {
-    key: String,
-    id: String,
-}
-
-/// The journal of multipart uploads begun and not yet known to be finished:
-/// `uploads.jsonl` beside the pipeline's positions.
-pub struct UploadJournal {
-    path: PathBuf,
-    /// Ids started by this process and not yet completed or aborted.
-    open: BTreeSet<String>,
-    /// Lines in the file; the file is emptied whenever no upload is open.
-    lines: usize,
-}
-
-impl UploadJournal {
-    pub fn new(dir: &std::path::Path) -> Self {
-        Self {
-            path: dir.join("uploads.jsonl"),
-            open: BTreeSet::new(),
-            lines: 0,
-        }
+/// Aborts every upload a previous run journaled and did not finish, then empties the
+/// journal. Aborting an upload that did complete is refused by the store as unknown,
+/// which is fine: the object is whole either way.
+pub async fn recover(
+    uploads: &[Upload],
+    store: &dyn MultipartStore,
+    state: &PipelineState,
+) -> Result<usize, StateError> {
+    if uploads.is_empty() {
+        return Ok(0);
     }
-
-    /// Aborts every upload a previous run journaled and did not finish, then empties
-    /// the journal. Aborting an upload that did complete is refused by the store as
-    /// unknown, which is fine: the object is whole either way.
-    pub async fn recover(&mut self, store: &dyn MultipartStore) -> Result<usize, StateError> {
-        let text = match std::fs::read_to_string(&self.path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-            Err(source) => {
-                return Err(StateError::Read {
-                    path: self.path.clone(),
-                    source,
-                });
-            }
-        };
-        let mut aborted = 0;
-        // A torn last line is an upload whose id was never synced, so no part was sent.
-        for started in text
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Started>(l).ok())
-        {
-            let key = Path::from(started.key.as_str());
-            match store.abort_multipart(&key, &started.id).await {
-                Ok(()) => aborted += 1,
-                Err(object_store::Error::NotFound { .. }) => {}
-                Err(e) => {
-                    tracing::warn!(object = %key, error = %e, "could not abort an upload left by the last run")
-                }
+    let mut aborted = 0;
+    for started in uploads {
+        let key = Path::from(started.key.as_str());
+        match store.abort_multipart(&key, &started.id).await {
+            Ok(()) => aborted += 1,
+            Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => {
+                tracing::warn!(object = %key, error = %e, "could not abort an upload left by the last run")
             }
         }
-        self.truncate()?;
-        Ok(aborted)
     }
-
-    fn started(&mut self, key: &Path, id: &str) -> Result<(), StateError> {
-        let mut line = serde_json::to_vec(&Started {
-            key: key.to_string(),
-            id: id.to_string(),
-        })
-        .expect("journal lines serialize");
-        line.push(b'\n');
-        let append = || -> std::io::Result<()> {
-            std::fs::create_dir_all(self.path.parent().expect("journal has a folder"))?;
-            let mut f = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&self.path)?;
-            f.write_all(&line)?;
-            f.sync_data()
-        };
-        append().map_err(|source| StateError::Write {
-            path: self.path.clone(),
-            source,
-        })?;
-        self.open.insert(id.to_string());
-        self.lines += 1;
-        Ok(())
-    }
-
-    fn finished(&mut self, id: &str) -> Result<(), StateError> {
-        self.open.remove(id);
-        if self.open.is_empty() && self.lines > 0 {
-            self.truncate()?;
-        }
-        Ok(())
-    }
-
-    fn truncate(&mut self) -> Result<(), StateError> {
-        let empty = || -> std::io::Result<()> {
-            match std::fs::OpenOptions::new().write(true).open(&self.path) {
-                Ok(f) => {
-                    f.set_len(0)?;
-                    f.sync_data()
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-                Err(e) => Err(e),
-            }
-        };
-        empty().map_err(|source| StateError::Write {
-            path: self.path.clone(),
-            source,
-        })?;
-        self.lines = 0;
-        Ok(())
-    }
+    state.clear_uploads().await?;
+    Ok(aborted)
 }
-
-pub type SharedJournal = Arc<Mutex<UploadJournal>>;
 
 /// One object being written: a single put when it fits in one part, otherwise a
 /// journaled multipart upload. Call [`TrackedUpload::abort`] when writing fails.
 pub struct TrackedUpload {
     objects: Arc<dyn ObjectStore>,
     multipart: Arc<dyn MultipartStore>,
-    journal: SharedJournal,
+    state: PipelineState,
     path: Path,
     part: PutPayloadMut,
     id: Option<MultipartId>,
@@ -155,13 +64,13 @@ impl TrackedUpload {
     pub fn new(
         objects: Arc<dyn ObjectStore>,
         multipart: Arc<dyn MultipartStore>,
-        journal: SharedJournal,
+        state: PipelineState,
         path: Path,
     ) -> Self {
         Self {
             objects,
             multipart,
-            journal,
+            state,
             path,
             part: PutPayloadMut::new(),
             id: None,
@@ -194,10 +103,15 @@ impl TrackedUpload {
             None => {
                 let created = self.multipart.create_multipart(&self.path).await;
                 let id = self.count("create_multipart", created)?;
-                self.journal
-                    .lock()
-                    .expect("journal lock")
-                    .started(&self.path, &id)?;
+                let upload = Upload {
+                    key: self.path.to_string(),
+                    id: id.clone(),
+                };
+                if let Err(e) = self.state.upload_started(upload).await {
+                    // Not journaled: abort it now, as the next start could not.
+                    let _ = self.multipart.abort_multipart(&self.path, &id).await;
+                    return Err(e.into());
+                }
                 self.id = Some(id.clone());
                 id
             }
@@ -249,7 +163,7 @@ impl TrackedUpload {
             .await;
         self.count("complete_multipart", completed)?;
         self.id = None;
-        self.journal.lock().expect("journal lock").finished(&id)?;
+        self.state.upload_finished(&id).await?;
         Ok(())
     }
 
@@ -263,7 +177,7 @@ impl TrackedUpload {
             tracing::warn!(object = %self.path, error = %e, "could not abort a failed upload");
             return;
         }
-        let _ = self.journal.lock().expect("journal lock").finished(&id);
+        let _ = self.state.upload_finished(&id).await;
     }
 }
 

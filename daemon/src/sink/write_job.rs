@@ -11,10 +11,10 @@ use super::buffers::Buffer;
 use super::encode::{write_lines, write_parquet};
 use super::retry::{Failure, backoff};
 use super::store::Store;
-use super::upload::SharedJournal;
 use super::writer::SinkError;
 use crate::config::Compression;
 use crate::metrics::PipelineMetrics;
+use crate::state::PipelineState;
 
 /// Attempts per object before the pipeline gives up (positions stay uncommitted).
 pub const ATTEMPTS: u32 = 5;
@@ -30,6 +30,8 @@ pub enum Reason {
     Memory,
     /// A replayed cut was complete.
     Replay,
+    /// The source released the partition (revoked, or finished with).
+    Release,
     /// The source ended or the pipeline is stopping.
     Shutdown,
 }
@@ -43,6 +45,7 @@ impl Reason {
             Reason::Idle => "idle",
             Reason::Memory => "memory",
             Reason::Replay => "replay",
+            Reason::Release => "release",
             Reason::Shutdown => "shutdown",
         }
     }
@@ -71,7 +74,7 @@ pub enum Encoding {
 pub struct WriteJob {
     pub pipeline: String,
     pub store: Store,
-    pub journal: SharedJournal,
+    pub state: PipelineState,
     pub metrics: PipelineMetrics,
     pub path: Path,
     pub encoding: Encoding,
@@ -115,7 +118,7 @@ impl WriteJob {
             }
             Encoding::Parquet(schema, props) => write_parquet(
                 store,
-                (&self.journal, &self.metrics),
+                (&self.state, &self.metrics),
                 path,
                 schema.clone(),
                 &buffer.batches,

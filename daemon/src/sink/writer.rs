@@ -10,15 +10,16 @@ use object_store::path::Path;
 use tokio::task::JoinSet;
 
 use super::buffers::{BufferKey, Buffers, Routed};
-use super::ledger::{Cut, Ledger, Plan};
+use super::ledger::Plan;
 use super::replay::{Replay, Step};
 use super::spec::SinkSpec;
 use super::store::Store;
-use super::upload::{SharedJournal, UploadJournal};
 use super::write_job::{Encoding, Reason, WriteJob, Written};
 use crate::config::{Compression, Format};
 use crate::metrics::PipelineMetrics;
-use crate::state::{Positions, StateError, StateStore};
+use crate::position::Position;
+use crate::record::PartitionId;
+use crate::state::{Cut, PipelineState, Positions, Snapshot, StateError};
 
 /// At most this often, memory freed by budget flushes is handed back to the OS: at
 /// the budget, the allocator's delayed purging would otherwise let RSS run far past it.
@@ -69,12 +70,11 @@ pub struct SinkWriter {
     spec: Arc<SinkSpec>,
     schema: Option<SchemaRef>,
     store: Store,
-    /// Multipart uploads begun and not finished, for cleaning up after a crash.
-    journal: SharedJournal,
     buffers: Buffers,
-    state: StateStore,
+    state: PipelineState,
     committed: Positions,
-    ledger: Ledger,
+    /// The durable positions, for the source: its acknowledgements.
+    acks: tokio::sync::watch::Sender<Positions>,
     replay: Replay,
     /// Observed encoded bytes per buffered byte, to turn `max_bytes` into object size.
     ratio: f64,
@@ -91,19 +91,17 @@ pub struct SinkWriter {
 }
 
 impl SinkWriter {
-    /// A writer resuming from `committed`: the cuts recorded after it are replayed, and
-    /// what the last run left half-written is cleaned up first.
+    /// A writer resuming from the stored state: the cuts recorded after its positions
+    /// are replayed, and what the last run left half-written is cleaned up first.
     pub async fn new(
         pipeline: &str,
         spec: Arc<SinkSpec>,
         schema: Option<SchemaRef>,
         store: Store,
-        state: StateStore,
-        committed: Positions,
+        state: PipelineState,
+        stored: Snapshot,
     ) -> Result<Self, SinkError> {
-        let dir = state.path().parent().expect("state file has a folder");
-        let mut ledger = Ledger::new(dir);
-        let plan = ledger.load(&committed.0)?;
+        let plan = super::ledger::plan(&stored.cuts, &stored.positions);
         if !plan.is_empty() {
             tracing::info!(
                 pipeline,
@@ -111,9 +109,9 @@ impl SinkWriter {
                 "replaying the cuts recorded before the last stop"
             );
         }
-        let mut journal = UploadJournal::new(dir);
         if let Some(multipart) = &store.multipart {
-            let aborted = journal.recover(multipart.as_ref()).await?;
+            let aborted =
+                super::upload::recover(&stored.uploads, multipart.as_ref(), &state).await?;
             if aborted > 0 {
                 tracing::info!(
                     pipeline,
@@ -132,11 +130,10 @@ impl SinkWriter {
             spec,
             schema,
             store,
-            journal: Arc::new(std::sync::Mutex::new(journal)),
             buffers: Buffers::default(),
             state,
-            committed,
-            ledger,
+            acks: tokio::sync::watch::Sender::new(stored.positions.clone()),
+            committed: stored.positions,
             replay: Replay::default(),
             ratio,
             last_release: Instant::now(),
@@ -149,6 +146,12 @@ impl SinkWriter {
         writer.remove_staged(&plan);
         writer.replay = Replay::new(plan);
         Ok(writer)
+    }
+
+    /// The durable positions as they advance: every record before a partition's
+    /// position is in a written object or the error prefix.
+    pub fn acknowledgements(&self) -> tokio::sync::watch::Receiver<Positions> {
+        self.acks.subscribe()
     }
 
     /// Where the writer reports what it does.
@@ -239,7 +242,7 @@ impl SinkWriter {
                 None => break,
             }
         }
-        self.commit()
+        self.commit().await
     }
 
     /// Flushes buffers whose interval or idle time has passed.
@@ -258,7 +261,7 @@ impl SinkWriter {
                 self.flush(&key, reason).await?;
             }
         }
-        self.commit()
+        self.commit().await
     }
 
     /// How often `tick` should run.
@@ -279,17 +282,53 @@ impl SinkWriter {
         while self.writing() {
             self.settle().await?;
         }
-        self.commit()
+        self.commit().await
+    }
+
+    /// Flushes and releases one partition: its buffers are written and its position
+    /// stored, then it is forgotten. A buffer waiting for its replayed cut is dropped
+    /// instead (writing it short would give its records a second key); its records
+    /// stay after the stored position. Returns the partition's stored position.
+    pub async fn release(
+        &mut self,
+        partition: &PartitionId,
+    ) -> Result<Option<Position>, SinkError> {
+        for key in self.buffers.keys() {
+            if key.partition != *partition {
+                continue;
+            }
+            if self.replay.holds(&key) {
+                self.buffers.discard(&key);
+            } else {
+                self.flush(&key, Reason::Release).await?;
+            }
+        }
+        while self.writing() {
+            self.settle().await?;
+        }
+        self.commit().await?;
+        self.buffers.forget(partition);
+        Ok(self.committed.0.get(&**partition).cloned())
+    }
+
+    /// Drops one partition's open buffers without recording anything for it.
+    pub fn drop_partition(&mut self, partition: &PartitionId) {
+        for key in self.buffers.keys() {
+            if key.partition == *partition {
+                self.buffers.discard(&key);
+            }
+        }
+        self.buffers.forget(partition);
     }
 
     /// Persists the watermark if it moved. The watermark covers only the partitions this
     /// run has read; every other partition keeps its stored position.
-    pub fn commit(&mut self) -> Result<(), SinkError> {
+    pub async fn commit(&mut self) -> Result<(), SinkError> {
         let next = self.committed.advanced_to(&self.buffers.watermarks());
         if next != self.committed {
-            self.state.save(&next)?;
-            self.ledger.prune(&next.0)?;
+            self.state.commit(&next).await?;
             self.metrics.committed(&next.0);
+            self.acks.send_replace(next.clone());
             self.committed = next;
         }
         let buffers = &self.buffers;
@@ -299,15 +338,19 @@ impl SinkWriter {
     }
 
     /// The key of the object holding positions `first..=last` of a buffer.
-    fn object_path(&self, key: &BufferKey, first: u64, last: u64) -> Path {
+    fn object_path(&self, key: &BufferKey, first: &Position, last: &Position) -> Path {
         let ext = if key.dead_letter {
             "jsonl"
         } else {
             self.spec.extension()
         };
         let name = format!(
-            "{}{}-{}-{first:020}-{last:020}.{ext}",
-            key.prefix, self.pipeline, key.partition
+            "{}{}-{}-{}-{}.{ext}",
+            key.prefix,
+            self.pipeline,
+            key.partition,
+            first.key_text(),
+            last.key_text()
         );
         let mut parts: Vec<_> = self.store.root.parts().collect();
         let relative = Path::from(name.as_str());
@@ -328,7 +371,7 @@ impl SinkWriter {
                 dead_letter: *dead_letter,
             };
             for cut in cuts.iter().filter(|c| !c.written) {
-                let object = dir.join(self.object_path(&key, cut.first, cut.last).as_ref());
+                let object = dir.join(self.object_path(&key, &cut.first, &cut.last).as_ref());
                 let pattern = format!("{}#*", glob::Pattern::escape(&object.to_string_lossy()));
                 for staged in glob::glob(&pattern).into_iter().flatten().flatten() {
                     match std::fs::remove_file(&staged) {
@@ -356,19 +399,20 @@ impl SinkWriter {
         let Some((id, buffer)) = self.buffers.begin_write(key) else {
             return Ok(());
         };
-        let path = self.object_path(key, buffer.first_position, buffer.last_position);
-        self.ledger.record(Cut {
+        let path = self.object_path(key, &buffer.first_position, &buffer.last_position);
+        let cut = Cut {
             prefix: key.prefix.clone(),
             partition: key.partition.to_string(),
             dead_letter: key.dead_letter,
-            first: buffer.first_position,
-            last: buffer.last_position,
-        })?;
+            first: buffer.first_position.clone(),
+            last: buffer.last_position.clone(),
+        };
+        self.state.record_cut(cut).await?;
         self.metrics.flushed(reason.as_str());
         let job = WriteJob {
             pipeline: self.pipeline.clone(),
             store: self.store.clone(),
-            journal: self.journal.clone(),
+            state: self.state.clone(),
             metrics: self.metrics.clone(),
             path,
             encoding: self.encoding(key.dead_letter),

@@ -1,17 +1,17 @@
-//! Sources, registered in one enum: each reads from its origin into [`Batch`]es, resumes
-//! from the positions it is given, and stops when the shutdown token fires.
+//! Sources, registered in one enum: each reads from its origin into [`Batch`]es sent
+//! through its [`SourceContext`], resumes from the positions the context holds, hears
+//! which positions became durable, and stops when the shutdown token fires. A new
+//! source is a folder here plus its arm in `SourceConfig`, `Source` and `Source::run`.
 
+mod context;
 pub mod file;
 pub mod generator;
+
+pub use context::{Closed, SourceContext, SourceEvent};
 
 use std::path::Path;
 
 use serde::Deserialize;
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
-
-use crate::record::Batch;
-use crate::state::Positions;
 
 /// `source:` in a pipeline file, selected by `type` (the loader turns `type: file` into
 /// serde's external tag).
@@ -71,19 +71,15 @@ impl SourceConfig {
 }
 
 impl Source {
-    /// Reads until the source is exhausted, the receiver is gone, or `shutdown` fires.
-    pub async fn run(
-        self,
-        from: Positions,
-        tx: mpsc::Sender<Batch>,
-        shutdown: CancellationToken,
-    ) -> Result<(), SourceError> {
+    /// Reads until the source is exhausted, the pipeline stops taking input, or the
+    /// context's shutdown fires.
+    pub async fn run(self, ctx: SourceContext) -> Result<(), SourceError> {
         match self {
             Source::Generator(g) => {
-                g.run(from, tx, shutdown).await;
+                g.run(ctx).await;
                 Ok(())
             }
-            Source::File(f) => f.run(from, tx, shutdown).await,
+            Source::File(f) => f.run(ctx).await,
         }
     }
 }

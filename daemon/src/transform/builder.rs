@@ -4,6 +4,7 @@
 
 use super::bindings::{Batch, Output};
 use super::convert::HostBatch;
+use crate::position::Position;
 use crate::record::BatchParts;
 
 fn span<'a>(data: &'a [u8], offsets: &[u32], i: usize) -> &'a [u8] {
@@ -40,7 +41,7 @@ fn of_output(b: &Batch, i: usize) -> Fields<'_> {
 /// The input a step received: its records, their positions and partition keys.
 pub struct StepInput<'a> {
     pub batch: &'a HostBatch,
-    pub positions: &'a [u64],
+    pub positions: &'a [Position],
     pub keys: &'a [u8],
     pub key_offsets: &'a [u32],
 }
@@ -62,7 +63,7 @@ impl StepInput<'_> {
             key: r.key.to_vec(),
             timestamp: r.timestamp,
             headers: r.headers.to_vec(),
-            position: self.positions[i],
+            position: self.positions[i].clone(),
         }
     }
 }
@@ -73,7 +74,7 @@ pub struct OwnedRecord {
     pub key: Vec<u8>,
     pub timestamp: i64,
     pub headers: Vec<u8>,
-    pub position: u64,
+    pub position: Position,
 }
 
 impl Builder {
@@ -83,7 +84,7 @@ impl Builder {
             &r.key,
             r.timestamp,
             &r.headers,
-            r.position,
+            r.position.clone(),
             &[],
             &[],
         );
@@ -116,7 +117,7 @@ impl Builder {
         key: &[u8],
         timestamp: i64,
         headers: &[u8],
-        position: u64,
+        position: Position,
         inherited: &[u8],
         added: &[u8],
     ) {
@@ -162,7 +163,7 @@ impl Builder {
                 r.key,
                 r.timestamp,
                 r.headers,
-                input.positions[p],
+                input.positions[p].clone(),
                 input.partition_keys(p),
                 added,
             );
@@ -182,7 +183,7 @@ mod tests {
     #[test]
     fn builder_mixes_kept_and_changed_records_and_keys() {
         let input = host_batch(&["a", "b", "c"]);
-        let positions = [10, 20, 30];
+        let positions = crate::position::offsets(&[10, 20, 30]);
         let mut inherited = Vec::new();
         crate::record::pack_into(&mut inherited, b"zone", b"z1");
         let key_offsets = [
@@ -205,13 +206,13 @@ mod tests {
         o.partitions = added;
         let mut b = Builder::new();
         b.append(&step, 0, &o);
-        let out = crate::record::Batch::from_parts("p".into(), 31, b.finish());
+        let out = crate::record::Batch::from_parts("p".into(), 31.into(), b.finish());
         let rows: Vec<_> = (0..out.len())
             .map(|i| {
                 let zone = crate::record::find_packed(out.partition_keys(i), "zone");
                 (
                     out.value(i).to_vec(),
-                    out.position(i),
+                    out.position(i).clone(),
                     zone.map(<[u8]>::to_vec),
                 )
             })
@@ -219,9 +220,9 @@ mod tests {
         assert_eq!(
             rows,
             vec![
-                (b"a".to_vec(), 10, Some(b"z1".to_vec())),
-                (b"C1".to_vec(), 30, Some(b"z2".to_vec())),
-                (b"c".to_vec(), 30, None),
+                (b"a".to_vec(), 10.into(), Some(b"z1".to_vec())),
+                (b"C1".to_vec(), 30.into(), Some(b"z2".to_vec())),
+                (b"c".to_vec(), 30.into(), None),
             ]
         );
     }

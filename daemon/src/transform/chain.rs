@@ -1,9 +1,10 @@
 //! The transform chain: each step's output is the next step's input. Records a step
 //! fails are set aside with the step's name and reason.
 
+use super::CompileCache;
 use super::builder::{Builder, OwnedRecord, StepInput};
 use super::convert::{from_wit, is_identity, to_wit};
-use super::plugin::Plugin;
+use super::plugin::{Plugin, PluginError, PluginSpec};
 use crate::record::Batch;
 
 pub struct Chain {
@@ -17,7 +18,35 @@ pub struct Failed {
     pub reasons: Vec<String>,
 }
 
+/// A step that could not be loaded: its index in the chain, and why.
+#[derive(Debug)]
+pub struct StepError {
+    pub step: usize,
+    pub error: PluginError,
+}
+
 impl Chain {
+    /// Loads every step (compiling it, or taking it from `cache`) and runs its `init`;
+    /// `None` when there are no steps. Blocking: compiling takes a while.
+    pub fn load(
+        specs: &[PluginSpec],
+        pipeline: &str,
+        cache: &CompileCache,
+    ) -> Result<Option<Chain>, StepError> {
+        if specs.is_empty() {
+            return Ok(None);
+        }
+        let steps = specs
+            .iter()
+            .enumerate()
+            .map(|(step, spec)| {
+                Plugin::load(spec.clone(), pipeline, cache)
+                    .map_err(|error| StepError { step, error })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Some(Chain { steps }))
+    }
+
     /// Runs `batch` through every step.
     pub fn apply(&self, batch: Batch) -> (Batch, Failed) {
         self.apply_observed(batch, |_, _| {})
@@ -59,7 +88,7 @@ impl Chain {
             }
             parts = next.finish();
         }
-        failed.sort_by_key(|(r, _)| r.position);
+        failed.sort_by(|(a, _), (b, _)| a.position.cmp(&b.position));
         let mut set_aside = Builder::new();
         let mut reasons = Vec::with_capacity(failed.len());
         for (record, reason) in failed {
@@ -67,7 +96,7 @@ impl Chain {
             reasons.push(reason);
         }
         (
-            Batch::from_parts(partition.clone(), next_position, parts),
+            Batch::from_parts(partition.clone(), next_position.clone(), parts),
             Failed {
                 batch: Batch::from_parts(partition, next_position, set_aside.finish()),
                 reasons,

@@ -123,7 +123,7 @@ pub fn slice(b: &HostBatch, range: Range<usize>) -> HostBatch {
 
 /// Moves a host batch's buffers into a step's input, keeping positions and
 /// partition keys aside.
-pub fn to_wit(p: BatchParts) -> (HostBatch, Vec<u64>, Vec<u8>, Vec<u32>) {
+pub fn to_wit(p: BatchParts) -> (HostBatch, Vec<crate::position::Position>, Vec<u8>, Vec<u32>) {
     let b = HostBatch {
         meta: InputBatch {
             value_offsets: p.value_offsets,
@@ -142,7 +142,7 @@ pub fn to_wit(p: BatchParts) -> (HostBatch, Vec<u64>, Vec<u8>, Vec<u32>) {
 /// them once a call has returned.
 pub fn from_wit(
     b: HostBatch,
-    positions: Vec<u64>,
+    positions: Vec<crate::position::Position>,
     keys: Vec<u8>,
     key_offsets: Vec<u32>,
 ) -> BatchParts {

@@ -20,7 +20,7 @@ mod engine;
 mod plugin;
 mod state;
 
-pub use chain::{Chain, Failed, Next, in_position_order};
+pub use chain::{Chain, Failed, Next, StepError, in_position_order};
 pub use engine::CompileCache;
 pub use engine::MAX_PLUGIN_MEMORY;
 pub use plugin::{Grants, Limits, Plugin, PluginError, PluginSpec};

@@ -15,7 +15,7 @@ use arrow_schema::SchemaRef;
 
 use super::Rejection;
 use super::framing::{Frame, Framing, split};
-use crate::sink::ErrorKind;
+use crate::record::ErrorKind;
 
 /// Rows per Arrow batch out of one decoder.
 const ROWS: usize = 1024;

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use super::Rejection;
 use super::framing::{Frame, Framing, split};
-use crate::sink::ErrorKind;
+use crate::record::ErrorKind;
 
 /// The schema ids a pipeline's JSON records may name, and what each means.
 pub struct JsonFrames {

@@ -6,13 +6,14 @@ pub mod avro;
 mod columns;
 pub mod framing;
 pub mod json;
+pub mod proto_desc;
 mod proto_plan;
 mod proto_wire;
 pub mod protobuf;
 
 use serde::Deserialize;
 
-use crate::sink::ErrorKind;
+use crate::record::ErrorKind;
 
 /// Why a record could not be read, and the error kind it goes out with.
 pub type Rejection = (ErrorKind, String);

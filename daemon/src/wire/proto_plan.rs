@@ -91,7 +91,7 @@ fn kind_for(kind: &FieldKind, t: &DataType) -> Option<Kind> {
         FieldKind::Message(m) => match (m.full_name(), t) {
             ("google.protobuf.Timestamp", DataType::Timestamp(..)) => Some(Kind::Timestamp),
             (_, DataType::Struct(fields)) => Some(Kind::Message(Arc::new(Plan::new(m, fields)))),
-            (_, _) if !nested && crate::schema::protobuf::well_known(m).is_some() => {
+            (_, _) if !nested && super::proto_desc::well_known(m).is_some() => {
                 let value = m.get_field(1)?;
                 Some(Kind::Wrapper(scalar(&value.kind())?))
             }

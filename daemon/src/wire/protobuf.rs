@@ -12,9 +12,9 @@ use prost_reflect::{FileDescriptor, MessageDescriptor};
 use super::Rejection;
 use super::columns::Col;
 use super::framing::{Frame, Framing, indexes_match, message_indexes, split};
+use super::proto_desc::{by_indexes, index_path};
 use super::proto_plan::Plan;
-use crate::schema::protobuf::{by_indexes, index_path};
-use crate::sink::ErrorKind;
+use crate::record::ErrorKind;
 
 /// How records of one schema id are read.
 #[derive(Debug, Clone)]
@@ -54,8 +54,8 @@ impl ProtoSpec {
         let mut readers = Vec::new();
         for (id, writer) in &writers {
             if let ProtoWriter::Readable(file) = writer {
-                let message = crate::schema::protobuf::message(file, Some(raw.full_name()))
-                    .or_else(|_| crate::schema::protobuf::message(file, Some(raw.name())));
+                let message = super::proto_desc::message(file, Some(raw.full_name()))
+                    .or_else(|_| super::proto_desc::message(file, Some(raw.name())));
                 if let Ok(m) = message {
                     let path = index_path(file, &m).expect("a message of the file has a path");
                     readers.push((*id, path, Plan::new(&m, columns)));

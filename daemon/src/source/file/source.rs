@@ -9,14 +9,14 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncSeekExt, BufReader};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::FileMode;
 use super::config::LineEncoding;
+use crate::position::Position;
 use crate::record::{Batch, PartitionId};
+use crate::source::SourceContext;
 use crate::source::SourceError;
-use crate::state::Positions;
 
 /// A batch is sent early once it holds this many value bytes.
 const MAX_BATCH_BYTES: usize = 1 << 20;
@@ -63,13 +63,14 @@ impl FileSource {
         files
     }
 
-    pub async fn run(
-        self,
-        from: Positions,
-        tx: mpsc::Sender<Batch>,
-        shutdown: CancellationToken,
-    ) -> Result<(), SourceError> {
-        let mut offsets: BTreeMap<String, u64> = from.0;
+    pub async fn run(self, ctx: SourceContext) -> Result<(), SourceError> {
+        let (tx, shutdown) = (&ctx, &ctx.shutdown);
+        let from = ctx.start();
+        let mut offsets: BTreeMap<String, u64> = from
+            .0
+            .keys()
+            .filter_map(|p| Some((p.clone(), from.offset_of(p)?)))
+            .collect();
         let mut owners: BTreeMap<String, PathBuf> = BTreeMap::new();
         loop {
             let files = self.matches();
@@ -86,7 +87,7 @@ impl FileSource {
                 owners.insert(partition.clone(), path.clone());
                 let start = offsets.get(&partition).copied().unwrap_or(0);
                 let end = self
-                    .read_file(&path, partition.as_str().into(), start, &tx, &shutdown)
+                    .read_file(&path, partition.as_str().into(), start, tx, shutdown)
                     .await?;
                 offsets.insert(partition, end);
                 if shutdown.is_cancelled() || tx.is_closed() {
@@ -109,7 +110,7 @@ impl FileSource {
         path: &std::path::Path,
         partition: PartitionId,
         start: u64,
-        tx: &mpsc::Sender<Batch>,
+        tx: &SourceContext,
         shutdown: &CancellationToken,
     ) -> Result<u64, SourceError> {
         let io = |source| SourceError::Io {
@@ -147,10 +148,10 @@ impl FileSource {
                 }
             }
             if values.len() > before {
-                batch.commit_value(None, arrival, offset);
+                batch.commit_value(None, arrival, Position::offset(offset));
             }
             offset += n as u64;
-            batch.next_position = offset;
+            batch.next_position = Position::offset(offset);
             if batch.len() >= self.batch_size || batch.value_bytes() >= MAX_BATCH_BYTES {
                 let full = std::mem::replace(&mut batch, Batch::new(partition.clone()));
                 if tx.send(full).await.is_err() || shutdown.is_cancelled() {
@@ -160,7 +161,7 @@ impl FileSource {
             }
         }
         if offset != start {
-            batch.next_position = offset;
+            batch.next_position = Position::offset(offset);
             let _ = tx.send(batch).await;
         }
         Ok(offset)

@@ -2,12 +2,10 @@
 
 use std::time::Instant;
 
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
-
 use super::{GeneratorKind, write_event};
+use crate::position::Position;
 use crate::record::{Batch, PartitionId};
-use crate::state::Positions;
+use crate::source::SourceContext;
 
 /// The single partition a generator writes.
 pub const PARTITION: &str = "generator";
@@ -25,9 +23,10 @@ pub struct Generator {
 }
 
 impl Generator {
-    pub async fn run(self, from: Positions, tx: mpsc::Sender<Batch>, shutdown: CancellationToken) {
+    pub async fn run(self, ctx: SourceContext) {
+        let (tx, shutdown) = (&ctx, &ctx.shutdown);
         let partition: PartitionId = PARTITION.into();
-        let mut next = from.0.get(PARTITION).copied().unwrap_or(0);
+        let mut next = ctx.start().offset_of(PARTITION).unwrap_or(0);
         let began = Instant::now();
         let first = next;
         // At a set rate, batches stay around a tenth of a second of events.
@@ -47,9 +46,9 @@ impl Generator {
                 let time = self.start_ms + rng.u64(..self.spread_ms) as i64;
                 let invalid = invalid_every.is_some_and(|n| i % n == n - 1);
                 write_event(self.kind, self.seed, i, time, invalid, batch.values_mut());
-                batch.commit_value(None, arrival, i);
+                batch.commit_value(None, arrival, Position::offset(i));
             }
-            batch.next_position = end;
+            batch.next_position = Position::offset(end);
             next = end;
             if tx.send(batch).await.is_err() {
                 return;

@@ -2,7 +2,13 @@
 //! with offsets, timestamps, packed headers, positions). Appending never allocates per
 //! record; buffers grow geometrically and are reused by `clear`.
 
+mod error_kind;
+
 use std::sync::Arc;
+
+pub use error_kind::ErrorKind;
+
+use crate::position::Position;
 
 /// A stable name for a source partition (a file, a Kafka partition, a generator stream).
 /// It appears in object keys and in the position checkpoint.
@@ -21,12 +27,12 @@ pub struct Batch {
     headers: Vec<u8>,
     header_offsets: Vec<u32>,
     /// Source position of each record.
-    positions: Vec<u64>,
+    positions: Vec<Position>,
     /// Partition keys set by transforms, packed like headers; no offsets when none.
     partition_keys: Vec<u8>,
     partition_key_offsets: Vec<u32>,
     /// The position to resume from once every record of this batch is delivered.
-    pub next_position: u64,
+    pub next_position: Position,
 }
 
 /// The flat buffers of a batch, for handing to a plugin without copying.
@@ -39,7 +45,7 @@ pub struct BatchParts {
     pub timestamps: Vec<i64>,
     pub headers: Vec<u8>,
     pub header_offsets: Vec<u32>,
-    pub positions: Vec<u64>,
+    pub positions: Vec<Position>,
     pub partition_keys: Vec<u8>,
     pub partition_key_offsets: Vec<u32>,
 }
@@ -70,7 +76,7 @@ impl Batch {
 
     /// Appends a record whose value the caller writes into `values_mut()` first:
     /// this lets sources format or read straight into the batch.
-    pub fn commit_value(&mut self, key: Option<&[u8]>, timestamp_ms: i64, position: u64) {
+    pub fn commit_value(&mut self, key: Option<&[u8]>, timestamp_ms: i64, position: Position) {
         self.value_offsets.push(to_offset(self.values.len()));
         if let Some(k) = key {
             self.keys.extend_from_slice(k);
@@ -82,7 +88,13 @@ impl Batch {
     }
 
     /// Appends a whole record.
-    pub fn push(&mut self, value: &[u8], key: Option<&[u8]>, timestamp_ms: i64, position: u64) {
+    pub fn push(
+        &mut self,
+        value: &[u8],
+        key: Option<&[u8]>,
+        timestamp_ms: i64,
+        position: Position,
+    ) {
         self.values.extend_from_slice(value);
         self.commit_value(key, timestamp_ms, position);
     }
@@ -111,8 +123,8 @@ impl Batch {
         self.timestamps[i]
     }
 
-    pub fn position(&self, i: usize) -> u64 {
-        self.positions[i]
+    pub fn position(&self, i: usize) -> &Position {
+        &self.positions[i]
     }
 
     /// Iterates header (name, value) pairs of record `i`.
@@ -134,7 +146,7 @@ impl Batch {
     }
 
     /// Takes the buffers apart; `from_parts` puts them back together.
-    pub fn into_parts(self) -> (PartitionId, u64, BatchParts) {
+    pub fn into_parts(self) -> (PartitionId, Position, BatchParts) {
         let parts = BatchParts {
             values: self.values,
             value_offsets: self.value_offsets,
@@ -152,7 +164,7 @@ impl Batch {
 
     /// Reassembles a batch. The parts must be consistent: offsets that start at 0, do
     /// not decrease and end at their buffer's length, one per record plus one.
-    pub fn from_parts(partition: PartitionId, next_position: u64, p: BatchParts) -> Self {
+    pub fn from_parts(partition: PartitionId, next_position: Position, p: BatchParts) -> Self {
         let n = p.positions.len();
         debug_assert!(
             p.value_offsets.len() == n + 1
@@ -240,9 +252,9 @@ mod tests {
     fn flat_buffers_round_trip() {
         let mut b = Batch::new("p".into());
         b.push_header(b"h", b"v");
-        b.push(b"{\"a\":1}", Some(b"k1"), 10, 0);
+        b.push(b"{\"a\":1}", Some(b"k1"), 10, Position::ZERO);
         b.values_mut().extend_from_slice(b"second");
-        b.commit_value(None, 11, 8);
+        b.commit_value(None, 11, Position::offset(8));
         b.values_mut().extend_from_slice(b"partial");
         b.discard_uncommitted();
         assert_eq!(b.len(), 2);
@@ -255,7 +267,7 @@ mod tests {
             vec![(&b"h"[..], &b"v"[..])]
         );
         assert_eq!(b.headers(1).count(), 0);
-        assert_eq!((b.position(1), b.timestamp(1)), (8, 11));
+        assert_eq!((b.position(1), b.timestamp(1)), (&Position::offset(8), 11));
         b.clear();
         assert!(b.is_empty());
     }

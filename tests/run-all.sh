@@ -34,9 +34,12 @@ PATH="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$PA
 command -v pyenv >/dev/null && pyenv rehash || true
 export PATH
 
-# A one-shot build: incremental state would only take disk. The native plugin tests
-# share the workspace's target folder, so common crates build once.
+# A one-shot build: incremental state would only take disk. Build outputs live in a
+# cache folder outside the clone, so a later run (even from a fresh clone) rebuilds only
+# Weir's own crates; the native plugin tests share it, so common crates build once.
 export CARGO_INCREMENTAL=0
+export CARGO_TARGET_DIR="${WEIR_BUILD_CACHE:-$HOME/.cache/weir/target}"
+mkdir -p "$CARGO_TARGET_DIR"
 df -h . | awk 'NR == 2 { print "==> disk: " $4 " free before the build" }'
 
 echo "==> cargo test"
@@ -44,7 +47,7 @@ log=$(mktemp)
 status=0
 cargo test --workspace --locked --no-fail-fast "$@" 2>&1 | tee "$log" || status=1
 echo "==> cargo test (example plugins, natively)"
-CARGO_TARGET_DIR="$PWD/target" cargo test --locked --no-fail-fast \
+cargo test --locked --no-fail-fast \
   --manifest-path plugins/examples/Cargo.toml "$@" 2>&1 | tee -a "$log" || status=1
 df -h . | awk 'NR == 2 { print "==> disk: " $4 " free after the tests" }'
 

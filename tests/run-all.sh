@@ -23,6 +23,16 @@ if ! command -v azurite-blob >/dev/null; then
   npm install -g --silent azurite@3
 fi
 
+# librdkafka (the Kafka source) builds from source with cmake.
+bash tests/native-deps.sh
+
+# tansu, a Kafka-compatible broker in Rust, for the Kafka tests: built once (about
+# 11 minutes on 2 cores), then found on PATH. `dynostore` brings its memory storage.
+if ! command -v tansu >/dev/null; then
+  echo "==> installing tansu (cargo install; once)"
+  cargo install tansu --locked --features dynostore --quiet
+fi
+
 # Plugins are built for wasm32-wasip2 by the tests that use them.
 if ! rustup target list --installed | grep -qx wasm32-wasip2; then
   echo "==> adding the wasm32-wasip2 target"

@@ -18,7 +18,26 @@ def count(folder):
     if not files:
         return 0, 0
     query = f"select count(*), count(distinct order_id) from read_parquet({files!r})"
-    return duckdb.connect().execute(query).fetchone()
+    rows, ids = duckdb.connect().execute(query).fetchone()
+    report_gaps(files)
+    return rows, ids
+
+
+def report_gaps(files):
+    """On stderr, for a failing test to show: order numbers missing below the highest
+    one, and those present twice, with the objects holding them."""
+    query = f"select order_id, filename from read_parquet({files!r}, filename=true)"
+    seen = {}
+    for order_id, name in duckdb.connect().execute(query).fetchall():
+        seen.setdefault(int(order_id.rsplit("-", 1)[-1]), []).append(name.rsplit("/", 1)[-1])
+    if not seen:
+        return
+    missing = [n for n in range(max(seen) + 1) if n not in seen]
+    twice = {n: names for n, names in seen.items() if len(names) > 1}
+    if missing:
+        print(f"missing {len(missing)} order numbers, first: {missing[:20]}", file=sys.stderr)
+    for n, names in list(twice.items())[:10]:
+        print(f"order {n} is in {names}", file=sys.stderr)
 
 
 def local(lake):

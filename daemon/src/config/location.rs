@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use super::model::{PipelineConfig, S3Config};
 use super::validate::Checker;
 use crate::sink::spec::Location;
+use crate::source::SourceConfig;
 use crate::state::RemoteState;
 
 /// The lease time when `state.lease` is not set.
@@ -120,6 +121,14 @@ pub(super) fn state_spec(
             "use s3://bucket/prefix, gs://bucket/prefix or az://container/prefix, or remove `state:` to keep state in the local state directory",
         )
     });
+    if state.lease.is_some() && matches!(config.source, SourceConfig::Kafka(_)) {
+        c.fail(
+            "state.lease",
+            "a Kafka source's partitions are handed out by its consumer group, and each member claims the state of the partitions it is assigned: there is no pipeline lease",
+            "remove `lease`; run several daemons in the group to share the partitions",
+        );
+        return None;
+    }
     let lease = state.lease.map_or(DEFAULT_LEASE, |d| d.0);
     if lease < std::time::Duration::from_secs(1) {
         c.fail(

@@ -294,10 +294,21 @@ fn sink_spec(
             )
         })
         .ok();
-    if prefix.as_ref().is_some_and(Template::uses_partition_keys) && config.transforms.is_empty() {
+    // Keys come from transforms, or from the source itself (Kafka's `topic`, `partition`).
+    let offered = config.source.partition_keys();
+    let unset = prefix.as_ref().and_then(|p| {
+        let mut keys = p.partition_keys();
+        keys.find(|k| !offered.contains(k))
+    });
+    if let Some(key) = unset.filter(|_| config.transforms.is_empty()) {
+        let offers = if offered.is_empty() {
+            "this source sets none".to_string()
+        } else {
+            format!("this source sets {}", offered.join(", "))
+        };
         c.fail(
             "sink.prefix",
-            "`!{partition:...}` reads keys set by transforms, but this pipeline has none",
+            format!("`!{{partition:{key}}}` reads a key set by transforms or the source, but this pipeline has no transform and {offers}"),
             "add a transform that sets the key (e.g. the `route` plugin) or use `!{field:...}`",
         );
     }

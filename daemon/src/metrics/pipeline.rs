@@ -12,8 +12,8 @@ use prometheus_client::metrics::histogram::Histogram;
 use serde::Serialize;
 
 use super::registry::{
-    ErrorLabels, Families, FlushLabels, PartitionLabels, PipelineLabel, RequestLabels, StateLabels,
-    StepLabels,
+    ErrorLabels, Families, FlushLabels, PartitionLabels, PipelineLabel, RebalanceLabels,
+    RequestLabels, StateLabels, StepLabels,
 };
 
 /// Where a pipeline is in its life.
@@ -233,6 +233,31 @@ impl PipelineMetrics {
     pub fn committed(&self, positions: &BTreeMap<String, crate::position::Position>) {
         if let Some(h) = &self.0 {
             h.status.lock().expect("status lock").positions = positions.clone();
+        }
+    }
+
+    /// Records in the source partition not yet durable.
+    pub fn source_lag(&self, partition: &str, records: i64) {
+        if let Some(h) = &self.0 {
+            let labels = PartitionLabels {
+                pipeline: h.name.clone(),
+                partition: partition.to_string(),
+            };
+            h.families.source_lag.get_or_create(&labels).set(records);
+        }
+    }
+
+    /// Partitions assigned, revoked or lost in a rebalance.
+    pub fn rebalanced(&self, kind: &'static str, partitions: usize) {
+        if let Some(h) = &self.0 {
+            let labels = RebalanceLabels {
+                pipeline: h.name.clone(),
+                kind: kind.to_string(),
+            };
+            h.families
+                .rebalances
+                .get_or_create(&labels)
+                .inc_by(partitions as u64);
         }
     }
 

@@ -46,6 +46,12 @@ pub struct StepLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RebalanceLabels {
+    pub pipeline: String,
+    pub kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StateLabels {
     pub pipeline: String,
     pub state: String,
@@ -87,6 +93,8 @@ pub struct Families {
     pub transform_time: Histograms<StepLabels>,
     pub latency: Histograms<PipelineLabel>,
     pub state: Gauges<StateLabels>,
+    pub source_lag: Gauges<PartitionLabels>,
+    pub rebalances: Counters<RebalanceLabels>,
 }
 
 impl Families {
@@ -111,6 +119,8 @@ impl Families {
             transform_time: Family::new_with_constructor(Seconds),
             latency: Family::new_with_constructor(Seconds),
             state: Family::default(),
+            source_lag: Family::default(),
+            rebalances: Family::default(),
         };
         let r = registry;
         r.register(
@@ -207,8 +217,18 @@ impl Families {
         );
         r.register(
             "weir_pipeline_state",
-            "1 for the state a pipeline is in: starting, running, finished, restarting or failed",
+            "1 for the state a pipeline is in: starting, running, standby, finished, restarting or failed",
             f.state.clone(),
+        );
+        r.register(
+            "weir_source_lag_records",
+            "Per source partition: records in the source not yet durable (Kafka: high watermark minus the durable offset)",
+            f.source_lag.clone(),
+        );
+        r.register(
+            "weir_source_rebalances",
+            "Partitions assigned, revoked or lost in consumer-group rebalances",
+            f.rebalances.clone(),
         );
         f
     }

@@ -162,6 +162,11 @@ async fn open_state(
     let Some(remote) = &spec.state else {
         return Ok(Some(PipelineState::local(state_dir, &spec.name)));
     };
+    if spec.source.assigned_partitions() {
+        let state = PipelineState::partitioned(remote, &spec.name, metrics.clone())?;
+        tracing::info!(pipeline = %spec.name, state = %state.describe(), "state kept per partition, claimed as the group assigns them");
+        return Ok(Some(state));
+    }
     let heard = std::sync::Mutex::new(None::<String>);
     let on_standby = |holder: &str| {
         let mut last = heard.lock().expect("standby lock");
@@ -210,7 +215,7 @@ async fn run_stages(
         start,
         event_tx,
         writer.acknowledgements(),
-        source_stop.clone(),
+        (source_stop.clone(), metrics.clone()),
     );
     let source = tokio::spawn(spec.source.clone().run(context));
     let decoder = Decoder::new(
@@ -236,10 +241,6 @@ async fn run_stages(
             reason: e.to_string(),
         })
         .and_then(|r| r);
-    let source_result = source.await.map_err(|e| PipelineError::Internal {
-        stage: "source",
-        reason: e.to_string(),
-    });
     let (fenced, flushed) = if lost.is_cancelled() {
         let fenced = PipelineError::LeaseLost {
             state: state.describe(),
@@ -253,6 +254,13 @@ async fn run_stages(
         stats: writer.stats,
         location: spec.sink.location_display(),
     };
+    // The source ends after the writer: a source acknowledging upstream (Kafka's last
+    // offset commit) sees the final positions, then the acknowledgements close.
+    drop(writer);
+    let source_result = source.await.map_err(|e| PipelineError::Internal {
+        stage: "source",
+        reason: e.to_string(),
+    });
     let error = [
         fenced,
         result.err(),
@@ -295,6 +303,11 @@ pub fn plugin_cache_dir(state_dir: &Path) -> std::path::PathBuf {
 #[allow(clippy::large_enum_variant)]
 enum Stage {
     Decoded(Routed, Option<StopAt>),
+    Assign(
+        PartitionId,
+        Option<Position>,
+        oneshot::Sender<Option<Position>>,
+    ),
     Release(PartitionId, oneshot::Sender<Option<Position>>),
     Drop(PartitionId),
 }
@@ -321,6 +334,13 @@ async fn decode_in_order(
                             Stage::Decoded(routed, stop)
                         }))
                     }
+                    SourceEvent::Assign {
+                        partition,
+                        floor,
+                        done,
+                    } => Box::pin(futures::future::ready(Ok(Stage::Assign(
+                        partition, floor, done,
+                    )))),
                     SourceEvent::Release { partition, done } => {
                         Box::pin(futures::future::ready(Ok(Stage::Release(partition, done))))
                     }
@@ -388,10 +408,13 @@ async fn accept(
                 });
             }
         }
+        Stage::Assign(partition, floor, done) => {
+            let _ = done.send(writer.assign(&partition, floor).await?);
+        }
         Stage::Release(partition, done) => {
             let _ = done.send(writer.release(&partition).await?);
         }
-        Stage::Drop(partition) => writer.drop_partition(&partition),
+        Stage::Drop(partition) => writer.drop_partition(&partition).await,
     }
     Ok(())
 }

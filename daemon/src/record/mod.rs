@@ -83,6 +83,10 @@ impl Batch {
         }
         self.key_offsets.push(to_offset(self.keys.len()));
         self.header_offsets.push(to_offset(self.headers.len()));
+        if !self.partition_key_offsets.is_empty() {
+            self.partition_key_offsets
+                .push(to_offset(self.partition_keys.len()));
+        }
         self.timestamps.push(timestamp_ms);
         self.positions.push(position);
     }
@@ -135,6 +139,15 @@ impl Batch {
     /// Adds a header to the record being built; call before `commit_value`/`push`.
     pub fn push_header(&mut self, name: &[u8], value: &[u8]) {
         pack_into(&mut self.headers, name, value);
+    }
+
+    /// Adds a partition key (for `!{partition:NAME}` prefixes) to the record being
+    /// built, as a source knows them (a Kafka topic); call before `commit_value`/`push`.
+    pub fn push_partition_key(&mut self, name: &[u8], value: &[u8]) {
+        if self.partition_key_offsets.is_empty() {
+            self.partition_key_offsets = vec![0; self.len() + 1];
+        }
+        pack_into(&mut self.partition_keys, name, value);
     }
 
     /// The partition keys of record `i`, packed (name, value) pairs.
@@ -267,6 +280,14 @@ mod tests {
             vec![(&b"h"[..], &b"v"[..])]
         );
         assert_eq!(b.headers(1).count(), 0);
+        assert_eq!(b.partition_keys(0), b"");
+        b.push_partition_key(b"topic", b"orders");
+        b.push(b"third", None, 12, Position::offset(9));
+        assert_eq!(
+            find_packed(b.partition_keys(2), "topic"),
+            Some(&b"orders"[..])
+        );
+        assert_eq!(b.partition_keys(1), b"");
         assert_eq!((b.position(1), b.timestamp(1)), (&Position::offset(8), 11));
         b.clear();
         assert!(b.is_empty());

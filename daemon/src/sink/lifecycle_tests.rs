@@ -78,7 +78,7 @@ async fn a_released_partition_is_recorded_and_a_dropped_one_is_not() {
         objects(&lake)
     );
 
-    writer.drop_partition(&"b".into());
+    writer.drop_partition(&"b".into()).await;
     writer.flush_all().await.unwrap();
     assert_eq!(objects(&lake).len(), 1, "nothing of b was written");
     let stored = state.load().await.unwrap();

@@ -5,6 +5,7 @@
 
 use super::buffers::{BufferKey, Group};
 use super::ledger::Plan;
+use crate::state::Cut;
 
 pub enum Step {
     Append(Group),
@@ -20,6 +21,28 @@ pub struct Replay {
 impl Replay {
     pub fn new(plan: Plan) -> Self {
         Self { plan }
+    }
+
+    /// The cuts still to replay for one partition.
+    pub fn cuts_of(&self, partition: &str) -> Vec<Cut> {
+        let planned = self.plan.iter().filter(|((_, p, _), _)| p == partition);
+        planned
+            .flat_map(|((prefix, p, dead_letter), cuts)| {
+                cuts.iter().map(|c| Cut {
+                    prefix: prefix.clone(),
+                    partition: p.clone(),
+                    dead_letter: *dead_letter,
+                    first: c.first.clone(),
+                    last: c.last.clone(),
+                })
+            })
+            .collect()
+    }
+
+    /// Replaces one partition's cuts with `plan`'s (a partition taken on mid-run).
+    pub fn restart(&mut self, partition: &str, plan: Plan) {
+        self.plan.retain(|(_, p, _), _| p != partition);
+        self.plan.extend(plan);
     }
 
     /// Whether a buffer waits for its replayed cut and must not be flushed otherwise.

@@ -97,6 +97,14 @@ impl Template {
         self.parts.iter().any(|p| matches!(p, Part::Partition(_)))
     }
 
+    /// The partition keys the template reads (`!{partition:NAME}`).
+    pub fn partition_keys(&self) -> impl Iterator<Item = &str> {
+        self.parts.iter().filter_map(|p| match p {
+            Part::Partition(name) => Some(name.as_str()),
+            _ => None,
+        })
+    }
+
     /// Appends the rendered prefix to `out`. Fails when a field is missing or not a scalar.
     pub fn render(&self, out: &mut String, input: &RenderInput<'_>) -> Result<(), String> {
         for part in &self.parts {

@@ -87,23 +87,24 @@ impl WriteJob {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.write().await {
+            let f = match self.write().await {
                 Ok(n) => return Ok((self.path, n)),
-                Err(f) if f.permanent || attempt >= ATTEMPTS => {
-                    return Err(SinkError::Write {
-                        key: self.path.to_string(),
-                        attempts: attempt,
-                        reason: f.reason,
-                        permanent: f.permanent,
-                    });
-                }
-                Err(f) => {
-                    self.metrics.retried();
-                    let wait = backoff(attempt);
-                    tracing::warn!(pipeline = %self.pipeline, object = %self.path, attempt, reason = %f.reason, ?wait, "write failed; retrying");
-                    tokio::time::sleep(wait).await;
-                }
+                Err(f) => f,
+            };
+            // Another daemon took the partition: it replays this cut itself.
+            self.state.check_scope().await?;
+            if f.permanent || attempt >= ATTEMPTS {
+                return Err(SinkError::Write {
+                    key: self.path.to_string(),
+                    attempts: attempt,
+                    reason: f.reason,
+                    permanent: f.permanent,
+                });
             }
+            self.metrics.retried();
+            let wait = backoff(attempt);
+            tracing::warn!(pipeline = %self.pipeline, object = %self.path, attempt, reason = %f.reason, ?wait, "write failed; retrying");
+            tokio::time::sleep(wait).await;
         }
     }
 

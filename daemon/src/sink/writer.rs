@@ -2,6 +2,7 @@
 //! record count, interval, idle, memory budget), writes objects under deterministic
 //! keys, and persists the watermark after every flush.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,11 +16,14 @@ use super::replay::{Replay, Step};
 use super::spec::SinkSpec;
 use super::store::Store;
 use super::write_job::{Encoding, Reason, WriteJob, Written};
+
+mod lifecycle;
 use crate::config::{Compression, Format};
 use crate::metrics::PipelineMetrics;
 use crate::position::Position;
 use crate::record::PartitionId;
 use crate::state::{Cut, PipelineState, Positions, Snapshot, StateError};
+use lifecycle::lost_partitions;
 
 /// At most this often, memory freed by budget flushes is handed back to the OS: at
 /// the budget, the allocator's delayed purging would otherwise let RSS run far past it.
@@ -76,6 +80,9 @@ pub struct SinkWriter {
     /// The durable positions, for the source: its acknowledgements.
     acks: tokio::sync::watch::Sender<Positions>,
     replay: Replay,
+    /// Partitions another daemon claimed: their records are ignored until the source
+    /// takes them on again.
+    fenced: HashSet<PartitionId>,
     /// Observed encoded bytes per buffered byte, to turn `max_bytes` into object size.
     ratio: f64,
     /// When freed memory was last handed back to the OS after budget flushes.
@@ -135,6 +142,7 @@ impl SinkWriter {
             acks: tokio::sync::watch::Sender::new(stored.positions.clone()),
             committed: stored.positions,
             replay: Replay::default(),
+            fenced: HashSet::new(),
             ratio,
             last_release: Instant::now(),
             writes: JoinSet::new(),
@@ -178,6 +186,9 @@ impl SinkWriter {
 
     /// Takes one routed batch; flushes what became full and keeps within the budget.
     pub async fn accept(&mut self, routed: Routed) -> Result<(), SinkError> {
+        if self.fenced.contains(&routed.partition) {
+            return Ok(());
+        }
         let size = routed.memory_size() as f64;
         self.batch_bytes = if self.batch_bytes == 0.0 {
             size
@@ -285,48 +296,19 @@ impl SinkWriter {
         self.commit().await
     }
 
-    /// Flushes and releases one partition: its buffers are written and its position
-    /// stored, then it is forgotten. A buffer waiting for its replayed cut is dropped
-    /// instead (writing it short would give its records a second key); its records
-    /// stay after the stored position. Returns the partition's stored position.
-    pub async fn release(
-        &mut self,
-        partition: &PartitionId,
-    ) -> Result<Option<Position>, SinkError> {
-        for key in self.buffers.keys() {
-            if key.partition != *partition {
-                continue;
-            }
-            if self.replay.holds(&key) {
-                self.buffers.discard(&key);
-            } else {
-                self.flush(&key, Reason::Release).await?;
-            }
-        }
-        while self.writing() {
-            self.settle().await?;
-        }
-        self.commit().await?;
-        self.buffers.forget(partition);
-        Ok(self.committed.0.get(&**partition).cloned())
-    }
-
-    /// Drops one partition's open buffers without recording anything for it.
-    pub fn drop_partition(&mut self, partition: &PartitionId) {
-        for key in self.buffers.keys() {
-            if key.partition == *partition {
-                self.buffers.discard(&key);
-            }
-        }
-        self.buffers.forget(partition);
-    }
-
     /// Persists the watermark if it moved. The watermark covers only the partitions this
     /// run has read; every other partition keeps its stored position.
     pub async fn commit(&mut self) -> Result<(), SinkError> {
-        let next = self.committed.advanced_to(&self.buffers.watermarks());
+        let mut next = self.committed.advanced_to(&self.buffers.watermarks());
         if next != self.committed {
-            self.state.commit(&next).await?;
+            if let Err(e) = self.state.commit(&next).await {
+                let lost = lost_partitions(&e);
+                self.fence(e).await?;
+                // The others were stored; nothing is known here of the lost ones.
+                for partition in lost {
+                    next.0.remove(&partition);
+                }
+            }
             self.metrics.committed(&next.0);
             self.acks.send_replace(next.clone());
             self.committed = next;
@@ -407,12 +389,16 @@ impl SinkWriter {
             first: buffer.first_position.clone(),
             last: buffer.last_position.clone(),
         };
-        self.state.record_cut(cut).await?;
+        tracing::debug!(pipeline = %self.pipeline, partition = %cut.partition, prefix = %cut.prefix, first = %cut.first, last = %cut.last, reason = reason.as_str(), "cut");
+        if let Err(e) = self.state.record_cut(cut).await {
+            self.buffers.written(id);
+            return self.fence(e).await;
+        }
         self.metrics.flushed(reason.as_str());
         let job = WriteJob {
             pipeline: self.pipeline.clone(),
             store: self.store.clone(),
-            state: self.state.clone(),
+            state: self.state.for_partition(&key.partition),
             metrics: self.metrics.clone(),
             path,
             encoding: self.encoding(key.dead_letter),
@@ -453,8 +439,12 @@ impl SinkWriter {
             reason: format!("the write task failed: {e}"),
             permanent: true,
         })?;
-        let (path, written) = done.result?;
         self.buffers.written(done.id);
+        let (path, written) = match done.result {
+            Ok(w) => w,
+            Err(SinkError::State(e)) => return self.fence(e).await,
+            Err(e) => return Err(e),
+        };
         if !done.dead_letter && done.buffered > 0 {
             let observed = written as f64 / done.buffered as f64;
             self.ratio = 0.8 * self.ratio + 0.2 * observed;

@@ -6,9 +6,12 @@
 //! transforms to the sink, so a partition released after its last batch is flushed
 //! with that batch in it.
 
+use std::sync::Mutex;
+
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
+use crate::metrics::PipelineMetrics;
 use crate::position::Position;
 use crate::record::{Batch, PartitionId};
 use crate::state::Positions;
@@ -19,6 +22,13 @@ use crate::state::Positions;
 #[allow(clippy::large_enum_variant)]
 pub enum SourceEvent {
     Batch(Batch),
+    /// Take a partition on: claim its state where each partition's is its own, replay
+    /// its recorded cuts; answered with where reading it starts.
+    Assign {
+        partition: PartitionId,
+        floor: Option<Position>,
+        done: oneshot::Sender<Option<Position>>,
+    },
     /// Flush every buffer of the partition, record its position, forget it; answered
     /// with its durable position once that is stored.
     Release {
@@ -39,9 +49,12 @@ pub struct Closed;
 
 pub struct SourceContext {
     start: Positions,
-    events: mpsc::Sender<SourceEvent>,
+    /// Taken out by `close`: the input ends once no send is under way.
+    events: Mutex<Option<mpsc::Sender<SourceEvent>>>,
     acks: watch::Receiver<Positions>,
     pub shutdown: CancellationToken,
+    /// Where the source reports what only it knows (lag in the source, rebalances).
+    pub metrics: PipelineMetrics,
 }
 
 impl SourceContext {
@@ -49,13 +62,14 @@ impl SourceContext {
         start: Positions,
         events: mpsc::Sender<SourceEvent>,
         acks: watch::Receiver<Positions>,
-        shutdown: CancellationToken,
+        (shutdown, metrics): (CancellationToken, PipelineMetrics),
     ) -> Self {
         Self {
             start,
-            events,
+            events: Mutex::new(Some(events)),
             acks,
             shutdown,
+            metrics,
         }
     }
 
@@ -70,19 +84,56 @@ impl SourceContext {
         self.acks.borrow().0.get(partition).cloned()
     }
 
+    fn events(&self) -> Result<mpsc::Sender<SourceEvent>, Closed> {
+        self.events
+            .lock()
+            .expect("events lock")
+            .clone()
+            .ok_or(Closed)
+    }
+
     /// Sends a batch on; waits while the pipeline is full (back-pressure).
     pub async fn send(&self, batch: Batch) -> Result<(), Closed> {
-        self.events
+        let events = self.events()?;
+        events
             .send(SourceEvent::Batch(batch))
             .await
             .map_err(|_| Closed)
+    }
+
+    /// Ends the source's input: the pipeline flushes once what was sent is through.
+    /// Dropping the context does the same; a source that keeps its context alive past
+    /// its run (a Kafka consumer's callbacks) closes it when it stops reading.
+    pub fn close(&self) {
+        self.events.lock().expect("events lock").take();
+    }
+
+    /// Takes a partition on (assigned to this reader) and answers where to read it from:
+    /// its durable position, or `floor` (e.g. the group's committed offset) when that is
+    /// further. With per-partition state the partition is claimed first, which fences
+    /// the daemon that read it before, and the cuts it recorded are replayed here.
+    pub async fn assign(
+        &self,
+        partition: PartitionId,
+        floor: Option<Position>,
+    ) -> Result<Option<Position>, Closed> {
+        let (done, answer) = oneshot::channel();
+        self.events()?
+            .send(SourceEvent::Assign {
+                partition,
+                floor,
+                done,
+            })
+            .await
+            .map_err(|_| Closed)?;
+        answer.await.map_err(|_| Closed)
     }
 
     /// Flushes and releases a partition (revoked, or finished): returns once every
     /// record sent for it is durable, with the position stored for it.
     pub async fn release(&self, partition: PartitionId) -> Result<Option<Position>, Closed> {
         let (done, answer) = oneshot::channel();
-        self.events
+        self.events()?
             .send(SourceEvent::Release { partition, done })
             .await
             .map_err(|_| Closed)?;
@@ -92,7 +143,7 @@ impl SourceContext {
     /// Drops a partition's buffered records without recording anything (lost, not
     /// revoked: another reader may already own it).
     pub async fn drop_partition(&self, partition: PartitionId) -> Result<(), Closed> {
-        self.events
+        self.events()?
             .send(SourceEvent::Drop { partition })
             .await
             .map_err(|_| Closed)
@@ -100,7 +151,7 @@ impl SourceContext {
 
     /// Whether the pipeline stopped taking input.
     pub fn is_closed(&self) -> bool {
-        self.events.is_closed()
+        self.events().ok().is_none_or(|e| e.is_closed())
     }
 
     /// The acknowledgements: durable positions per partition, updated as they advance

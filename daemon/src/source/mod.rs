@@ -6,6 +6,7 @@
 mod context;
 pub mod file;
 pub mod generator;
+pub mod kafka;
 
 pub use context::{Closed, SourceContext, SourceEvent};
 
@@ -22,6 +23,8 @@ pub enum SourceConfig {
     Generator(generator::GeneratorConfig),
     /// Newline-delimited JSON files.
     File(file::FileConfig),
+    /// Topics of a Kafka (or Kafka-compatible) cluster, as a consumer-group member.
+    Kafka(kafka::KafkaConfig),
 }
 
 /// A validated source, ready to run.
@@ -29,12 +32,20 @@ pub enum SourceConfig {
 pub enum Source {
     Generator(generator::Generator),
     File(file::FileSource),
+    Kafka(kafka::KafkaSource),
 }
 
 impl Source {
     /// Whether records are base64 lines the decode stage must decode first.
     pub fn base64_lines(&self) -> bool {
         matches!(self, Source::File(f) if f.encoding == file::LineEncoding::Base64)
+    }
+
+    /// Whether the source's partitions are handed out by someone else (a consumer
+    /// group): state in an object store is then kept per partition and claimed at
+    /// assignment, instead of under one lease for the whole pipeline.
+    pub fn assigned_partitions(&self) -> bool {
+        matches!(self, Source::Kafka(_))
     }
 }
 
@@ -53,6 +64,8 @@ pub enum SourceError {
         path: String,
         source: std::io::Error,
     },
+    #[error("Kafka: {0}")]
+    Kafka(String),
 }
 
 impl SourceConfig {
@@ -61,11 +74,20 @@ impl SourceConfig {
         matches!(self, SourceConfig::File(f) if f.encoding == file::LineEncoding::Base64)
     }
 
+    /// The partition keys (`!{partition:NAME}`) the source sets on every record.
+    pub fn partition_keys(&self) -> &'static [&'static str] {
+        match self {
+            SourceConfig::Kafka(_) => &["topic", "partition"],
+            SourceConfig::Generator(_) | SourceConfig::File(_) => &[],
+        }
+    }
+
     /// Checks settings and resolves paths against `base` (the pipeline file's folder).
     pub fn validate(&self, base: &Path) -> Result<Source, SourceConfigError> {
         match self {
             SourceConfig::Generator(c) => c.validate().map(Source::Generator),
             SourceConfig::File(c) => c.validate(base).map(Source::File),
+            SourceConfig::Kafka(c) => c.validate(base).map(Source::Kafka),
         }
     }
 }
@@ -80,6 +102,7 @@ impl Source {
                 Ok(())
             }
             Source::File(f) => f.run(ctx).await,
+            Source::Kafka(k) => k.run(ctx).await,
         }
     }
 }

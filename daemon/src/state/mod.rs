@@ -1,12 +1,14 @@
 //! A pipeline's durable state: the source positions to resume from, the cut ledger
 //! (what each object about to be written holds) and the multipart uploads begun. It
 //! lives in the local state directory (the default) or in an object store, where a
-//! lease lets one daemon write while others stand by. Every operation is async and
-//! runs blocking file work off the async workers.
+//! lease lets one daemon write while others stand by, or, for a source whose partitions
+//! a consumer group hands out, one object per partition claimed by its reader. Every
+//! operation is async and runs blocking file work off the async workers.
 
 mod lease;
 mod local;
 mod object;
+mod partitions;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -21,6 +23,7 @@ use crate::position::Position;
 pub use lease::{LeaseRecord, process_holder};
 use local::LocalState;
 use object::ObjectState;
+use partitions::PartitionedState;
 
 /// For each source partition, the position to resume from.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -93,6 +96,13 @@ pub enum StateError {
     Newer { url: String, format: u32 },
     #[error("lost the lease on `{url}` to {holder}; this daemon stopped writing and stands by")]
     LeaseLost { url: String, holder: String },
+    /// Another daemon claimed these partitions (a consumer group moved them): nothing
+    /// more is written for them here.
+    #[error("partitions {partitions:?} of `{url}` were claimed by another daemon")]
+    PartitionLost {
+        url: String,
+        partitions: Vec<String>,
+    },
 }
 
 impl StateError {
@@ -100,7 +110,7 @@ impl StateError {
     /// the lease went to another daemon (this one then stands by).
     pub fn transient(&self) -> bool {
         match self {
-            StateError::LeaseLost { .. } => true,
+            StateError::LeaseLost { .. } | StateError::PartitionLost { .. } => true,
             StateError::Store { source, .. } => !crate::sink::retry::Failure::of(source).permanent,
             _ => false,
         }
@@ -147,12 +157,15 @@ pub struct RemoteState {
 pub struct PipelineState {
     backend: Backend,
     lost: CancellationToken,
+    /// The source partition an upload's journal entries belong to (per-partition state).
+    scope: Option<String>,
 }
 
 #[derive(Clone)]
 enum Backend {
     Local(Arc<Mutex<Local>>),
     Object(Arc<ObjectState>),
+    Partitions(Arc<PartitionedState>),
 }
 
 struct Local {
@@ -170,6 +183,65 @@ impl PipelineState {
                 cuts: Vec::new(),
             }))),
             lost: CancellationToken::new(),
+            scope: None,
+        }
+    }
+
+    /// State in an object store, one object per source partition, each claimed by the
+    /// daemon its source is assigned the partition to (no pipeline lease).
+    pub fn partitioned(
+        remote: &RemoteState,
+        pipeline: &str,
+        metrics: PipelineMetrics,
+    ) -> Result<Self, StateError> {
+        let url = format!("{}/{pipeline}/partitions", remote.url.trim_end_matches('/'));
+        let store = open(remote, &url)?;
+        let folder = store.root.clone().join(pipeline).join("partitions");
+        let state =
+            PartitionedState::new(store.objects, folder, url, process_holder().into(), metrics);
+        Ok(PipelineState {
+            backend: Backend::Partitions(Arc::new(state)),
+            lost: CancellationToken::new(),
+            scope: None,
+        })
+    }
+
+    /// This state as seen by the writes of one source partition's objects.
+    pub fn for_partition(&self, partition: &str) -> Self {
+        PipelineState {
+            scope: Some(partition.to_string()),
+            ..self.clone()
+        }
+    }
+
+    /// Takes a source partition on: with per-partition state, claims it (the previous
+    /// holder is fenced) and returns what is stored for it; otherwise `None`, as
+    /// everything stored was loaded at start.
+    pub async fn claim(&self, partition: &str) -> Result<Option<Snapshot>, StateError> {
+        match &self.backend {
+            Backend::Partitions(p) => p.claim(partition).await.map(Some),
+            Backend::Local(_) | Backend::Object(_) => Ok(None),
+        }
+    }
+
+    /// Gives a partition up: with per-partition state, nothing more is written for it.
+    pub async fn forget(&self, partition: &str) {
+        if let Backend::Partitions(p) = &self.backend {
+            p.forget(partition).await;
+        }
+    }
+
+    /// `PartitionLost` when the partition this state is scoped to was claimed by
+    /// another daemon since: its object writes stop instead of retrying.
+    pub async fn check_scope(&self) -> Result<(), StateError> {
+        match (&self.backend, &self.scope) {
+            (Backend::Partitions(p), Some(partition)) if !p.holds(partition).await => {
+                Err(StateError::PartitionLost {
+                    url: p.url.clone(),
+                    partitions: vec![partition.clone()],
+                })
+            }
+            _ => Ok(()),
         }
     }
 
@@ -182,16 +254,7 @@ impl PipelineState {
         on_standby: impl Fn(&str),
     ) -> Result<Option<Self>, StateError> {
         let url = format!("{}/{pipeline}/state.json", remote.url.trim_end_matches('/'));
-        let store = crate::sink::open_store(&remote.location).map_err(|e| StateError::Store {
-            url: url.clone(),
-            source: match e {
-                crate::sink::StoreError::Config(source) => source,
-                other => object_store::Error::Generic {
-                    store: "state",
-                    source: Box::new(other),
-                },
-            },
-        })?;
+        let store = open(remote, &url)?;
         let path = store.root.clone().join(pipeline).join("state.json");
         let holder = process_holder().to_string();
         let acquired = ObjectState::acquire(
@@ -211,6 +274,7 @@ impl PipelineState {
         Ok(Some(PipelineState {
             lost: state.lost.clone(),
             backend: Backend::Object(state),
+            scope: None,
         }))
     }
 
@@ -225,6 +289,7 @@ impl PipelineState {
                 .display()
                 .to_string(),
             Backend::Object(o) => o.url.clone(),
+            Backend::Partitions(p) => p.url.clone(),
         }
     }
 
@@ -236,7 +301,7 @@ impl PipelineState {
     /// The lease's holder, for the status API; `None` for local state.
     pub async fn lease(&self) -> Option<LeaseRecord> {
         match &self.backend {
-            Backend::Local(_) => None,
+            Backend::Local(_) | Backend::Partitions(_) => None,
             Backend::Object(o) => Some(o.lease().await),
         }
     }
@@ -254,6 +319,8 @@ impl PipelineState {
                 .await
             }
             Backend::Object(o) => Ok(o.load().await),
+            // Partitions are loaded as they are claimed.
+            Backend::Partitions(_) => Ok(Snapshot::default()),
         }
     }
 
@@ -271,6 +338,7 @@ impl PipelineState {
                 .await
             }
             Backend::Object(o) => o.write(|doc| doc.cuts.push(cut)).await,
+            Backend::Partitions(p) => p.record_cut(cut).await,
         }
     }
 
@@ -295,6 +363,7 @@ impl PipelineState {
                 })
                 .await
             }
+            Backend::Partitions(p) => p.commit(&positions).await,
         }
     }
 
@@ -306,6 +375,7 @@ impl PipelineState {
                 blocking(move || l.lock().expect("state lock").files.upload_started(&upload)).await
             }
             Backend::Object(o) => o.write(|doc| doc.uploads.push(upload)).await,
+            Backend::Partitions(p) => p.upload_started(self.scoped(), upload).await,
         }
     }
 
@@ -317,6 +387,7 @@ impl PipelineState {
                 blocking(move || l.lock().expect("state lock").files.upload_finished()).await
             }
             Backend::Object(o) => o.write(|doc| doc.uploads.retain(|u| u.id != id)).await,
+            Backend::Partitions(p) => p.upload_finished(self.scoped(), id).await,
         }
     }
 
@@ -328,6 +399,10 @@ impl PipelineState {
                 blocking(move || l.lock().expect("state lock").files.clear_uploads()).await
             }
             Backend::Object(o) => o.write(|doc| doc.uploads.clear()).await,
+            Backend::Partitions(p) => match &self.scope {
+                Some(partition) => p.clear_uploads(partition).await,
+                None => Ok(()),
+            },
         }
     }
 
@@ -339,6 +414,29 @@ impl PipelineState {
             tracing::warn!(state = %o.url, error = %e, "could not release the lease; a standby takes over when it expires");
         }
     }
+}
+
+impl PipelineState {
+    /// The partition per-partition state journals uploads under.
+    fn scoped(&self) -> &str {
+        self.scope
+            .as_deref()
+            .expect("per-partition state is used through for_partition")
+    }
+}
+
+/// The object store holding remote state.
+fn open(remote: &RemoteState, url: &str) -> Result<crate::sink::Store, StateError> {
+    crate::sink::open_store(&remote.location).map_err(|e| StateError::Store {
+        url: url.to_string(),
+        source: match e {
+            crate::sink::StoreError::Config(source) => source,
+            other => object_store::Error::Generic {
+                store: "state",
+                source: Box::new(other),
+            },
+        },
+    })
 }
 
 /// Drops the cuts whose last position is before the stored one; whether any went.

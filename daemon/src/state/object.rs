@@ -95,26 +95,81 @@ impl ObjectState {
                 Ok((doc, version)) => {
                     let epoch = doc.lease.epoch;
                     tracing::info!(state = %url, holder = %holder, epoch, "holding the pipeline's lease");
-                    let state = Arc::new(ObjectState {
-                        store,
-                        path,
-                        url,
-                        holder,
-                        ttl,
-                        held: Mutex::new(Held {
-                            doc,
-                            version,
-                            written_at: Instant::now(),
-                        }),
-                        lost: CancellationToken::new(),
-                        metrics,
-                    });
-                    return Ok(Some(state));
+                    let at = (store, path, url);
+                    let state = ObjectState::held(at, holder, ttl, (doc, version), metrics);
+                    return Ok(Some(Arc::new(state)));
                 }
                 // Someone else wrote between our read and our claim: look again.
                 Err(PutFailure::Conflict) => continue,
                 Err(PutFailure::Store(e)) => return Err(store_error(&url, e)),
             }
+        }
+    }
+
+    /// Takes the object over at once, whoever held it: for state whose owner is decided
+    /// elsewhere (a consumer group assigning partitions). The epoch grows by one, so the
+    /// previous holder's next write fails.
+    pub async fn claim(
+        store: Arc<dyn ObjectStore>,
+        path: Path,
+        url: String,
+        holder: String,
+        metrics: PipelineMetrics,
+    ) -> Result<ObjectState, StateError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let claimed = async {
+                let current = read(store.as_ref(), &path, &url, &metrics).await?;
+                let (mut doc, mode) = match current {
+                    Some((doc, version)) => (doc, PutMode::Update(version)),
+                    None => (Doc::default(), PutMode::Create),
+                };
+                doc.format = FORMAT;
+                doc.lease = LeaseRecord::new(&holder, doc.lease.epoch + 1, Duration::ZERO);
+                match put(store.as_ref(), &path, &doc, mode, &metrics).await {
+                    Ok(version) => Ok(Some((doc, version))),
+                    // Written between our read and our claim: look again.
+                    Err(PutFailure::Conflict) => Ok(None),
+                    Err(PutFailure::Store(e)) => Err(store_error(&url, e)),
+                }
+            };
+            match claimed.await {
+                Ok(Some(held)) => {
+                    let at = (store, path, url);
+                    return Ok(ObjectState::held(at, holder, Duration::ZERO, held, metrics));
+                }
+                Ok(None) => {}
+                Err(e) if !e.transient() || attempt >= WRITE_ATTEMPTS => return Err(e),
+                Err(e) => {
+                    let wait = crate::sink::retry::backoff(attempt);
+                    tracing::warn!(state = %url, error = %e, ?wait, "claiming state failed; retrying");
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+    }
+
+    fn held(
+        (store, path, url): (Arc<dyn ObjectStore>, Path, String),
+        holder: String,
+        ttl: Duration,
+        (doc, version): (Doc, UpdateVersion),
+        metrics: PipelineMetrics,
+    ) -> ObjectState {
+        ObjectState {
+            store,
+            path,
+            url,
+            holder,
+            ttl,
+            held: Mutex::new(Held {
+                doc,
+                version,
+                written_at: Instant::now(),
+            }),
+            lost: CancellationToken::new(),
+            metrics,
         }
     }
 

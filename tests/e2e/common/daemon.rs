@@ -13,12 +13,25 @@ pub struct Daemon {
     pub admin: Option<String>,
 }
 
+/// A test that fails mid-way must not leave its daemon running.
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 impl Daemon {
     /// Starts the daemon with info logs on stderr, echoed to the test's stderr with
     /// `tag` in front when `tag` is set.
     pub fn start(mut cmd: Command, tag: Option<&str>) -> Self {
         let mut child = cmd
-            .env("WEIR_LOG", "info")
+            .env(
+                "WEIR_LOG",
+                std::env::var("TEST_WEIR_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -55,13 +68,19 @@ impl Daemon {
     /// Waits for a log line containing `needle`; false when the time runs out or the
     /// daemon's log ends first.
     pub fn wait_for(&self, needle: &str, timeout: Duration) -> bool {
+        self.wait_for_any(&[needle], timeout).is_some()
+    }
+
+    /// Waits for a log line containing any of `needles`; the line, or `None` when the
+    /// time runs out or the daemon's log ends first.
+    pub fn wait_for_any(&self, needles: &[&str], timeout: Duration) -> Option<String> {
         let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
-                Ok(line) if line.contains(needle) => return true,
+                Ok(line) if needles.iter().any(|n| line.contains(n)) => return Some(line),
                 Ok(_) => {}
-                Err(_) => return false,
+                Err(_) => return None,
             }
         }
     }

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod daemon;
+pub mod kafka;
 pub mod orders;
 
 use std::collections::BTreeMap;
@@ -234,6 +235,9 @@ pub fn python_script(script: &str, args: &[&str], needs: &str) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    if !out.stderr.is_empty() {
+        eprintln!("{script}: {}", String::from_utf8_lossy(&out.stderr).trim());
+    }
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -318,6 +322,16 @@ pub fn s3(endpoint: &str, bucket: &str) -> AmazonS3Builder {
         .with_bucket_name(bucket)
         .with_access_key_id("test")
         .with_secret_access_key("test")
+}
+
+/// Every object key in `bucket` on the moto server at `endpoint`.
+pub fn s3_keys(endpoint: &str, bucket: &str) -> Vec<String> {
+    let store = s3(endpoint, bucket).build().unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let listed: Vec<_> = store.list(None).try_collect().await.unwrap();
+        listed.into_iter().map(|m| m.location.to_string()).collect()
+    })
 }
 
 /// Creates `bucket` on the moto server at `endpoint`.

@@ -1,0 +1,94 @@
+//! What the consumer has read of one partition: the next offset it expects, so records
+//! delivered twice (after a fetch restart or a seek back) are skipped and a gap is
+//! noticed. A gap is either real (a compacted topic, transaction markers) or a broker
+//! that answers a fetch from inside a record batch with the next batch; with
+//! `seek_back` set, the consumer fetches once more from before the gap to tell.
+
+/// What to do with a record the broker delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Keep,
+    /// Already read, or durable before the partition was assigned.
+    Skip,
+    /// Offsets were skipped: fetch again from this offset (records before the gap are
+    /// then skipped as already read).
+    Rewind(i64),
+}
+
+/// One owned partition's reading position.
+#[derive(Debug, Clone, Copy)]
+pub struct Tracked {
+    /// The offset expected next; `None` until the first record of a partition that
+    /// had no stored position (it starts wherever the broker starts it).
+    next: Option<i64>,
+    /// The offset after a gap already fetched again for: met again, the gap is real.
+    rewound_for: Option<i64>,
+}
+
+impl Tracked {
+    /// A partition read from `start` (its durable position), or from wherever the
+    /// broker starts it when nothing is stored.
+    pub fn new(start: Option<i64>) -> Self {
+        Self {
+            next: start,
+            rewound_for: None,
+        }
+    }
+
+    pub fn check(&mut self, offset: i64, seek_back: i64) -> Verdict {
+        let Some(next) = self.next else {
+            self.next = Some(offset + 1);
+            return Verdict::Keep;
+        };
+        if offset < next {
+            return Verdict::Skip;
+        }
+        if offset > next && seek_back > 0 && self.rewound_for != Some(offset) {
+            self.rewound_for = Some(offset);
+            return Verdict::Rewind((next - seek_back).max(0));
+        }
+        if offset > next {
+            tracing::warn!(expected = next, got = offset, "the broker skipped offsets: a compacted topic or transaction markers leave such gaps, and so does a broker that answers a fetch from inside a record batch with the next batch (see the kafka source's `seek_back`)");
+        }
+        self.next = Some(offset + 1);
+        Verdict::Keep
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_before_the_start_or_read_twice_are_skipped() {
+        let mut t = Tracked::new(Some(10));
+        assert_eq!(t.check(9, 0), Verdict::Skip);
+        assert_eq!(t.check(10, 0), Verdict::Keep);
+        assert_eq!(t.check(11, 0), Verdict::Keep);
+        assert_eq!(t.check(10, 0), Verdict::Skip, "delivered again");
+        assert_eq!(t.check(12, 0), Verdict::Keep);
+    }
+
+    #[test]
+    fn a_gap_is_fetched_again_once_then_accepted() {
+        let mut t = Tracked::new(Some(100));
+        assert_eq!(t.check(100, 50), Verdict::Keep);
+        assert_eq!(t.check(150, 50), Verdict::Rewind(51));
+        // Fetched again from 51: what was read is skipped, the gap is filled.
+        assert_eq!(t.check(51, 50), Verdict::Skip);
+        assert_eq!(t.check(101, 50), Verdict::Keep);
+        // A real gap: rewound for once, then accepted.
+        assert_eq!(t.check(200, 50), Verdict::Rewind(52));
+        assert_eq!(t.check(102, 50), Verdict::Skip);
+        assert_eq!(t.check(200, 50), Verdict::Keep);
+        assert_eq!(t.check(201, 50), Verdict::Keep);
+    }
+
+    #[test]
+    fn without_seek_back_a_gap_is_accepted_at_once() {
+        let mut t = Tracked::new(None);
+        assert_eq!(t.check(7, 0), Verdict::Keep);
+        assert_eq!(t.check(9, 0), Verdict::Keep);
+        assert_eq!(t.check(9, 0), Verdict::Skip);
+    }
+}

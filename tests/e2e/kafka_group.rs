@@ -1,0 +1,179 @@
+//! Several daemons on one pipeline with its state in S3 (moto), reading a topic on a
+//! tansu broker: each partition's state is claimed by the daemon reading it. Members of
+//! one group split the partitions and hand them over on a clean stop; a member killed
+//! mid-run and restarted (with an empty local state directory) has its recorded cuts
+//! replayed by whichever member claims its partitions; a daemon paused (SIGSTOP) while
+//! another claims its partitions writes nothing for them once resumed (SIGCONT). Each
+//! time, the lake must hold every record exactly once (read back with DuckDB).
+//!
+//! tansu 0.6 keeps a member whose session expired in its group, so it never moves a
+//! dead or paused member's partitions to the survivors until another member joins: the
+//! kill test restarts the killed member (as a supervisor would), and the pause test has
+//! the second daemon read under its own group, which hands it every partition at once.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::daemon::Daemon;
+use common::kafka::*;
+use common::orders::*;
+use common::*;
+
+const STATE: &str = "state:\n  url: s3://lake/weir-state\n";
+
+/// A broker with the `orders` topic, a bucket, and the P1 pipeline with state in S3.
+struct Setup {
+    _broker: Server,
+    broker: String,
+    _moto: Server,
+    endpoint: String,
+    tmp: tempfile::TempDir,
+}
+
+impl Setup {
+    fn new(partitions: u32) -> Self {
+        let (broker_server, broker) = start_broker();
+        let (moto, endpoint) = start_moto();
+        create_bucket(&endpoint, "lake");
+        let tmp = tempfile::tempdir().unwrap();
+        create_topic(&broker, "orders", partitions);
+        kafka_pipeline(tmp.path(), &broker, "s3://lake/p1", STATE);
+        Setup {
+            _broker: broker_server,
+            broker,
+            _moto: moto,
+            endpoint,
+            tmp,
+        }
+    }
+
+    fn dir(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    /// A member with its own (empty) local state directory and admin API, reading the
+    /// pipelines in `pipelines` (under the setup's folder).
+    fn member(&self, name: &str, pipelines: &str) -> Daemon {
+        let state = self.dir().join(format!("state-{name}"));
+        let mut cmd = weir_run(&self.dir().join(pipelines), &state);
+        s3_env(&mut cmd, &self.endpoint);
+        Daemon::with_admin(cmd, name)
+    }
+
+    /// The same pipeline for a daemon of another consumer group, in `pipelines-other`.
+    fn other_group(&self) {
+        let folder = self.dir().join("pipelines-other");
+        std::fs::create_dir_all(&folder).unwrap();
+        let text = std::fs::read_to_string(self.dir().join("pipelines/p1.yaml")).unwrap();
+        let text = text.replace("group: weir-orders", "group: weir-orders-other");
+        std::fs::write(folder.join("p1.yaml"), text).unwrap();
+    }
+
+    fn assert_exactly_once(&self, records: u64) {
+        let (rows, ids, unfinished) = check_lake(&["s3", &self.endpoint, "lake"]);
+        assert_eq!((rows, ids), (records, records), "every record exactly once");
+        assert!(unfinished.is_empty(), "uploads left: {unfinished:?}");
+    }
+}
+
+#[test]
+fn members_share_a_topic_and_hand_partitions_over_on_a_clean_stop() {
+    const RECORDS: u64 = 200_000;
+    let setup = Setup::new(6);
+    produce(setup.dir(), &setup.broker, (0, RECORDS), "");
+    let ends = ends_after(RECORDS as i64, 6);
+
+    let first = setup.member("a", "pipelines");
+    assert!(first.wait_for("partitions assigned", Duration::from_secs(60)));
+    let second = setup.member("b", "pipelines");
+    assert!(
+        second.wait_for("partitions assigned", Duration::from_secs(60)),
+        "the second member got no partition"
+    );
+    std::thread::sleep(Duration::from_millis(2_000));
+    // SIGTERM: the first flushes, records and commits its partitions, then leaves.
+    assert!(first.stop().success());
+    wait_stored(&setup.endpoint, &ends, Duration::from_secs(240));
+    assert!(second.stop().success());
+    setup.assert_exactly_once(RECORDS);
+    wait_until("the group's offsets to be committed", || {
+        committed(&setup.broker, "weir-orders", "orders") == ends
+    });
+}
+
+#[test]
+fn a_member_killed_mid_run_has_its_cuts_replayed_by_the_next_owner() {
+    const RECORDS: u64 = 300_000;
+    let setup = Setup::new(6);
+    produce(setup.dir(), &setup.broker, (0, RECORDS), "");
+    let ends = ends_after(RECORDS as i64, 6);
+
+    let first = setup.member("a", "pipelines");
+    assert!(first.wait_for("partitions assigned", Duration::from_secs(60)));
+    let second = setup.member("b", "pipelines");
+    assert!(
+        second.wait_for("partitions assigned", Duration::from_secs(60)),
+        "the second member got no partition"
+    );
+    // Both are writing: kill the first while it holds buffers and cuts in flight.
+    std::thread::sleep(Duration::from_millis(2_500));
+    assert!(first.kill(), "the first member was still running");
+    // Restarted with an empty local state directory: all it needs is in S3.
+    std::thread::sleep(Duration::from_secs(8));
+    let restarted = setup.member("a-restarted", "pipelines");
+    wait_stored(&setup.endpoint, &ends, Duration::from_secs(240));
+    assert!(restarted.stop().success());
+    assert!(second.stop().success());
+    setup.assert_exactly_once(RECORDS);
+}
+
+#[test]
+fn a_paused_daemon_resumes_fenced_and_writes_nothing_for_partitions_claimed_meanwhile() {
+    const RECORDS: u64 = 200_000;
+    let setup = Setup::new(4);
+    setup.other_group();
+    produce(setup.dir(), &setup.broker, (0, RECORDS), "");
+    let ends = ends_after(RECORDS as i64, 4);
+
+    let zombie = setup.member("zombie", "pipelines");
+    assert!(zombie.wait_for("partitions assigned", Duration::from_secs(60)));
+    // Pause it while it holds buffers: its 1 s interval flushes are all due at resume.
+    std::thread::sleep(Duration::from_millis(2_500));
+    zombie.signal("STOP");
+    eprintln!("paused the zombie; another daemon claims its partitions and finishes");
+    let other = setup.member("other", "pipelines-other");
+    wait_stored(&setup.endpoint, &ends, Duration::from_secs(240));
+    assert!(other.stop().success());
+    let keys_before = s3_keys(&setup.endpoint, "lake");
+    setup.assert_exactly_once(RECORDS);
+
+    zombie.signal("CONT");
+    let noticed = zombie.wait_for_any(
+        &["another daemon claimed the partition"],
+        Duration::from_secs(30),
+    );
+    eprintln!("the resumed daemon noticed: {noticed:?}");
+    assert!(
+        noticed.is_some(),
+        "the resumed daemon never found its partitions claimed"
+    );
+    // Whatever it buffered is dropped, not written: the lake gains no object.
+    std::thread::sleep(Duration::from_secs(5));
+    let data = |keys: Vec<String>| -> Vec<String> {
+        keys.into_iter().filter(|k| k.ends_with(".parquet")).collect()
+    };
+    assert_eq!(
+        data(s3_keys(&setup.endpoint, "lake")),
+        data(keys_before),
+        "the resumed daemon wrote an object"
+    );
+    assert_eq!(
+        stored_positions(&setup.endpoint, 4),
+        ends,
+        "the resumed daemon moved no stored position"
+    );
+    assert!(zombie.stop().success());
+    setup.assert_exactly_once(RECORDS);
+}

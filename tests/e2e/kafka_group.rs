@@ -96,6 +96,11 @@ fn members_share_a_topic_and_hand_partitions_over_on_a_clean_stop() {
     // SIGTERM: the first flushes, records and commits its partitions, then leaves.
     assert!(first.stop().success());
     wait_stored(&setup.endpoint, &ends, Duration::from_secs(240));
+    let (puts, flushed) = (second.state_puts("p1"), second.flushes("p1"));
+    eprintln!(
+        "state per partition in S3: {puts} state writes for {flushed} flushes ({:.2} per flush, claims included)",
+        puts / flushed.max(1.0)
+    );
     assert!(second.stop().success());
     setup.assert_exactly_once(RECORDS);
     wait_until("the group's offsets to be committed", || {
@@ -162,7 +167,9 @@ fn a_paused_daemon_resumes_fenced_and_writes_nothing_for_partitions_claimed_mean
     // Whatever it buffered is dropped, not written: the lake gains no object.
     std::thread::sleep(Duration::from_secs(5));
     let data = |keys: Vec<String>| -> Vec<String> {
-        keys.into_iter().filter(|k| k.ends_with(".parquet")).collect()
+        keys.into_iter()
+            .filter(|k| k.ends_with(".parquet"))
+            .collect()
     };
     assert_eq!(
         data(s3_keys(&setup.endpoint, "lake")),

@@ -146,25 +146,6 @@ fn objects_written(daemon: &Daemon) -> f64 {
     daemon.metric("weir_objects_written_total{pipeline=\"p1\"}")
 }
 
-fn state_puts(daemon: &Daemon) -> f64 {
-    daemon.metric(
-        "weir_object_store_requests_total{pipeline=\"p1\",operation=\"state_put\",outcome=\"ok\"}",
-    )
-}
-
-fn flushes(daemon: &Daemon) -> f64 {
-    [
-        "interval", "idle", "size", "count", "memory", "shutdown", "replay", "release",
-    ]
-    .iter()
-    .map(|r| {
-        daemon.metric(&format!(
-            "weir_flushes_total{{pipeline=\"p1\",reason=\"{r}\"}}"
-        ))
-    })
-    .sum()
-}
-
 #[test]
 fn two_daemons_share_a_pipeline_one_writing_one_standing_by() {
     let (_moto, endpoint) = start_moto();
@@ -212,10 +193,10 @@ fn two_daemons_share_a_pipeline_one_writing_one_standing_by() {
         before,
         "the fenced daemon wrote no object"
     );
-    let (puts, flushed) = (state_puts(&c), flushes(&c));
+    let (puts, flushed) = (c.state_puts("p1"), c.flushes("p1"));
     feed(dir, &c, 120_000, 150_000);
     assert_eq!(objects_written(&b), before);
-    let (puts, flushed) = (state_puts(&c) - puts, flushes(&c) - flushed);
+    let (puts, flushed) = (c.state_puts("p1") - puts, c.flushes("p1") - flushed);
     eprintln!(
         "state in S3: {puts} state writes for {flushed} flushes while records flowed ({:.2} per flush, lease renewals included)",
         puts / flushed.max(1.0)

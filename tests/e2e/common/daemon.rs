@@ -137,6 +137,28 @@ impl Daemon {
         serde_json::from_str(&self.get(&format!("/pipelines/{name}"))).unwrap()
     }
 
+    /// Conditional writes of the pipeline's state made so far.
+    pub fn state_puts(&self, pipeline: &str) -> f64 {
+        self.metric(&format!(
+            "weir_object_store_requests_total{{pipeline=\"{pipeline}\",operation=\"state_put\",outcome=\"ok\"}}"
+        ))
+    }
+
+    /// Buffers flushed so far, for every reason.
+    pub fn flushes(&self, pipeline: &str) -> f64 {
+        let reasons = [
+            "interval", "idle", "size", "count", "memory", "shutdown", "replay", "release",
+        ];
+        reasons
+            .iter()
+            .map(|r| {
+                self.metric(&format!(
+                    "weir_flushes_total{{pipeline=\"{pipeline}\",reason=\"{r}\"}}"
+                ))
+            })
+            .sum()
+    }
+
     /// The value of one sample in `/metrics` (0 when absent).
     pub fn metric(&self, sample: &str) -> f64 {
         self.get("/metrics")

@@ -78,6 +78,9 @@ fn default_batch() -> usize {
     5000
 }
 
+/// What the consumer prefetches at most, in KiB, unless `options` says otherwise.
+const PREFETCH_KIB: u32 = 16 * 1024;
+
 /// librdkafka settings Weir sets itself.
 const MANAGED: [&str; 6] = [
     "bootstrap.servers",
@@ -187,6 +190,14 @@ impl KafkaConfig {
                 .to_string(),
             ),
         ];
+        // librdkafka prefetches up to 64 MiB per consumer by default, outside the
+        // pipeline's memory budget; Weir keeps it smaller unless told otherwise.
+        if !self.options.contains_key("queued.max.messages.kbytes") {
+            client.push((
+                "queued.max.messages.kbytes".to_string(),
+                PREFETCH_KIB.to_string(),
+            ));
+        }
         client.extend(self.security.settings(base)?);
         client.extend(self.options.iter().map(|(k, v)| (k.clone(), v.clone())));
         Ok(KafkaSource {

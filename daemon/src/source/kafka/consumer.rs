@@ -35,7 +35,6 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub type Weir = BaseConsumer<Member>;
 
-
 /// The group member's side of the consumer: what it owns and what it has read.
 pub struct Member {
     ctx: SourceContext,
@@ -350,7 +349,10 @@ impl Running {
             Verdict::Skip => return,
             Verdict::Rewind(from) => {
                 tracing::info!(partition = %partition_id(&key.0, key.1), from, got = offset, "offsets were skipped; fetching again from before them");
-                if let Err(e) = self.consumer.seek(&key.0, key.1, Offset::Offset(from), CALL_TIMEOUT) {
+                if let Err(e) =
+                    self.consumer
+                        .seek(&key.0, key.1, Offset::Offset(from), CALL_TIMEOUT)
+                {
                     tracing::warn!(error = %e, "could not fetch again; the skipped offsets stay skipped");
                 }
                 return;

@@ -48,7 +48,11 @@ impl Tracked {
             return Verdict::Rewind((next - seek_back).max(0));
         }
         if offset > next {
-            tracing::warn!(expected = next, got = offset, "the broker skipped offsets: a compacted topic or transaction markers leave such gaps, and so does a broker that answers a fetch from inside a record batch with the next batch (see the kafka source's `seek_back`)");
+            tracing::warn!(
+                expected = next,
+                got = offset,
+                "the broker skipped offsets: a compacted topic or transaction markers leave such gaps, and so does a broker that answers a fetch from inside a record batch with the next batch (see the kafka source's `seek_back`)"
+            );
         }
         self.next = Some(offset + 1);
         Verdict::Keep

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use common::daemon::Daemon;
+use common::daemon::{Daemon, http_get};
 use common::kafka::*;
 use common::orders::*;
 use common::*;
@@ -201,22 +201,6 @@ fn start_fault_proxy(endpoint: &str, faults: f64, slow: f64) -> (Server, String)
     (server, format!("http://127.0.0.1:{port}"))
 }
 
-/// The body of a plain GET on `url` (`http://host:port/path`).
-fn http_get(url: &str) -> String {
-    use std::io::{Read, Write};
-    let rest = url.trim_start_matches("http://");
-    let (host, path) = rest.split_once('/').unwrap();
-    let mut stream = std::net::TcpStream::connect(host).unwrap();
-    write!(
-        stream,
-        "GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    response.split_once("\r\n\r\n").unwrap().1.to_string()
-}
-
 /// The peak resident memory of a process, in MiB.
 fn peak_rss_mib(pid: u32) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -249,7 +233,7 @@ fn s3_failing_a_fifth_of_requests_loses_and_duplicates_nothing_within_the_budget
     let took = wait_durable(&daemon, &ends, Duration::from_secs(300));
     let retries = daemon.metric("weir_object_store_retries_total{pipeline=\"p1\"}");
     let rss = peak_rss_mib(daemon.child.id());
-    let injected = http_get(&format!("{faulty}/__faults"));
+    let injected = http_get(faulty.trim_start_matches("http://"), "/__faults");
     eprintln!(
         "durable after {took:?}; faults injected {injected}; {retries} object writes retried by Weir; peak RSS {rss:.0} MiB at a {BUDGET_MIB} MiB budget"
     );

@@ -13,6 +13,7 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -71,6 +72,24 @@ impl Setup {
         std::fs::write(folder.join("p1.yaml"), text).unwrap();
     }
 
+    /// Produces orders `0..records` over the topic's partitions; their end offsets.
+    fn produce(&self, records: u64, partitions: i64) -> BTreeMap<String, i64> {
+        produce(self.dir(), &self.broker, (0, records), "");
+        ends_after(records as i64, partitions)
+    }
+
+    /// Two members of one group, once each holds partitions.
+    fn pair(&self) -> (Daemon, Daemon) {
+        let first = self.member("a", "pipelines");
+        assert!(first.wait_for("partitions assigned", Duration::from_secs(60)));
+        let second = self.member("b", "pipelines");
+        assert!(
+            second.wait_for("partitions assigned", Duration::from_secs(60)),
+            "the second member got no partition"
+        );
+        (first, second)
+    }
+
     fn assert_exactly_once(&self, records: u64) {
         let (rows, ids, unfinished) = check_lake(&["s3", &self.endpoint, "lake"]);
         assert_eq!((rows, ids), (records, records), "every record exactly once");
@@ -82,16 +101,8 @@ impl Setup {
 fn members_share_a_topic_and_hand_partitions_over_on_a_clean_stop() {
     const RECORDS: u64 = 200_000;
     let setup = Setup::new(6);
-    produce(setup.dir(), &setup.broker, (0, RECORDS), "");
-    let ends = ends_after(RECORDS as i64, 6);
-
-    let first = setup.member("a", "pipelines");
-    assert!(first.wait_for("partitions assigned", Duration::from_secs(60)));
-    let second = setup.member("b", "pipelines");
-    assert!(
-        second.wait_for("partitions assigned", Duration::from_secs(60)),
-        "the second member got no partition"
-    );
+    let ends = setup.produce(RECORDS, 6);
+    let (first, second) = setup.pair();
     std::thread::sleep(Duration::from_millis(2_000));
     // SIGTERM: the first flushes, records and commits its partitions, then leaves.
     assert!(first.stop().success());
@@ -112,16 +123,8 @@ fn members_share_a_topic_and_hand_partitions_over_on_a_clean_stop() {
 fn a_member_killed_mid_run_has_its_cuts_replayed_by_the_next_owner() {
     const RECORDS: u64 = 300_000;
     let setup = Setup::new(6);
-    produce(setup.dir(), &setup.broker, (0, RECORDS), "");
-    let ends = ends_after(RECORDS as i64, 6);
-
-    let first = setup.member("a", "pipelines");
-    assert!(first.wait_for("partitions assigned", Duration::from_secs(60)));
-    let second = setup.member("b", "pipelines");
-    assert!(
-        second.wait_for("partitions assigned", Duration::from_secs(60)),
-        "the second member got no partition"
-    );
+    let ends = setup.produce(RECORDS, 6);
+    let (first, second) = setup.pair();
     // Both are writing: kill the first while it holds buffers and cuts in flight.
     std::thread::sleep(Duration::from_millis(2_500));
     assert!(first.kill(), "the first member was still running");
@@ -139,8 +142,7 @@ fn a_paused_daemon_resumes_fenced_and_writes_nothing_for_partitions_claimed_mean
     const RECORDS: u64 = 200_000;
     let setup = Setup::new(4);
     setup.other_group();
-    produce(setup.dir(), &setup.broker, (0, RECORDS), "");
-    let ends = ends_after(RECORDS as i64, 4);
+    let ends = setup.produce(RECORDS, 4);
 
     let zombie = setup.member("zombie", "pipelines");
     assert!(zombie.wait_for("partitions assigned", Duration::from_secs(60)));

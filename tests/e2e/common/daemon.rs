@@ -116,20 +116,10 @@ impl Daemon {
 
     /// GET on the admin API: the response body.
     pub fn get(&self, path: &str) -> String {
-        let admin = self.admin.as_ref().expect("started with an admin API");
-        let mut stream = std::net::TcpStream::connect(admin).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        write!(
-            stream,
-            "GET {path} HTTP/1.1\r\nHost: {admin}\r\nConnection: close\r\n\r\n"
+        http_get(
+            self.admin.as_ref().expect("started with an admin API"),
+            path,
         )
-        .unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).unwrap();
-        let (_, body) = response.split_once("\r\n\r\n").unwrap_or(("", ""));
-        body.to_string()
     }
 
     /// `/pipelines/{name}` as JSON.
@@ -166,4 +156,21 @@ impl Daemon {
             .filter_map(|l| l.strip_prefix(sample)?.trim().parse::<f64>().ok())
             .sum()
     }
+}
+
+/// The body of a plain HTTP GET of `path` on `host:port`.
+pub fn http_get(admin: &str, path: &str) -> String {
+    let mut stream = std::net::TcpStream::connect(admin).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {admin}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (_, body) = response.split_once("\r\n\r\n").unwrap_or(("", ""));
+    body.to_string()
 }

@@ -1,8 +1,9 @@
 //! The Kafka source against a real broker (tansu on loopback) and a real S3 server
 //! (moto): order events produced by an independent client (confluent-kafka) are
-//! archived into Parquet exactly once — on a clean run, and across SIGKILLs at random
-//! moments — and the group's committed offsets follow what is durable. Bad records go
-//! to the error prefix and their offsets are committed too.
+//! archived into Parquet exactly once — a million over six partitions, across SIGKILLs
+//! at random moments, from a start time, and with a fifth of S3 requests failing
+//! through a fault-injecting proxy — and the group's committed offsets follow what is
+//! durable. Poison records go to the error prefix and their offsets are committed too.
 
 mod common;
 

@@ -173,6 +173,18 @@ impl ObjectState {
         }
     }
 
+    /// The stored position of one partition, without copying the rest of the state.
+    pub async fn position(&self, partition: &str) -> Option<crate::position::Position> {
+        self.held
+            .lock()
+            .await
+            .doc
+            .positions
+            .0
+            .get(partition)
+            .cloned()
+    }
+
     pub async fn load(&self) -> Snapshot {
         let held = self.held.lock().await;
         Snapshot {

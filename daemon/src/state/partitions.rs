@@ -130,7 +130,7 @@ impl PartitionedState {
             let Some(position) = positions.0.get(&partition) else {
                 continue;
             };
-            if state.load().await.positions.0.get(&partition) == Some(position) {
+            if state.position(&partition).await.as_ref() == Some(position) {
                 continue;
             }
             let mut one = Positions::default();

@@ -206,6 +206,14 @@ def produce(url, out):
     o = client.get_latest_version("orders-value")
     assert [(r.name, r.subject) for r in o.schema.references] == [("weir/money.proto", "weir/money.proto")], o
     assert "message Order" in o.schema.schema_str
+    # A producer that does not register (its own client: one caches the latest version
+    # whatever format it was asked in): Confluent's serializer asks for the latest
+    # version as a compiled descriptor (`format=serialized`), references included.
+    latest = ProtobufSerializer(cls, SchemaRegistryClient({"url": url}), {
+        "use.deprecated.format": False, "auto.register.schemas": False, "use.latest.version": True})
+    m = cls(id="latest")
+    m.at.FromDatetime(order(0)["at"])
+    assert framed_id(latest(m, ctx("orders"))) == ids["orders"], "use.latest.version framed another id"
 
     os.makedirs(out, exist_ok=True)
     for topic, records in lines.items():

@@ -204,15 +204,31 @@ fn candidate(shared: &Shared, subject: &str, body: &[u8]) -> Result<Version, Api
 }
 
 /// A version as the API describes it.
-fn described(v: &Version) -> Value {
-    json!({
+fn described(shared: &Shared, v: &Version, params: &Params) -> Result<Value, ApiError> {
+    Ok(json!({
         "subject": v.subject,
         "version": v.version,
         "id": v.id,
         "schemaType": v.schema_type.api_name(),
-        "schema": v.text,
+        "schema": schema_text(shared, v, params)?,
         "references": v.references,
-    })
+    }))
+}
+
+/// The schema as asked: with `format=serialized`, a Protobuf schema is its compiled
+/// `FileDescriptorProto` in base64 (what Confluent's Python and Go serializers ask for
+/// with `use.latest.version`); otherwise, and for Avro and JSON, the text as stored.
+fn schema_text(shared: &Shared, v: &Version, params: &Params) -> Result<String, ApiError> {
+    use base64::Engine;
+    use prost::Message;
+    let serialized = params.get("format").is_some_and(|f| f == "serialized");
+    if !serialized || v.schema_type != SchemaType::Protobuf {
+        return Ok(v.text.clone());
+    }
+    let file = crate::schema::protobuf::compile_version(v, Some(shared.registry.root()))
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, 50001, e))?;
+    let bytes = file.file_descriptor_proto().encode_to_vec();
+    Ok(base64::engine::general_purpose::STANDARD.encode(bytes))
 }
 
 /// `latest`, `-1`, or a version number.
@@ -282,9 +298,14 @@ async fn versions(State(api): Api, Path(subject): Path<String>) -> Reply {
     .await
 }
 
-async fn version(State(api): Api, Path((subject, version)): Path<(String, String)>) -> Reply {
+async fn version(
+    State(api): Api,
+    Path((subject, version)): Path<(String, String)>,
+    params: Params,
+) -> Reply {
     blocking(api, move |s| {
-        Ok(reply(described(&find_version(s, &subject, &version)?)))
+        let v = find_version(s, &subject, &version)?;
+        Ok(reply(described(s, &v, &params)?))
     })
     .await
 }
@@ -332,12 +353,17 @@ async fn register(State(api): Api, Path(subject): Path<String>, body: Bytes) -> 
     .await
 }
 
-async fn lookup(State(api): Api, Path(subject): Path<String>, body: Bytes) -> Reply {
+async fn lookup(
+    State(api): Api,
+    Path(subject): Path<String>,
+    params: Params,
+    body: Bytes,
+) -> Reply {
     blocking(api, move |s| {
         s.registry.versions(&subject)?;
         let c = candidate(s, &subject, &body)?;
         match s.registry.lookup(&subject, &c)? {
-            Some(v) => Ok(reply(described(&v))),
+            Some(v) => Ok(reply(described(s, &v, &params)?)),
             None => Err(schema_not_found(format!("for subject '{subject}'"))),
         }
     })
@@ -354,11 +380,11 @@ async fn refuse_delete() -> ApiError {
     )
 }
 
-async fn by_id(State(api): Api, Path(id): Path<u32>) -> Reply {
+async fn by_id(State(api): Api, Path(id): Path<u32>, params: Params) -> Reply {
     blocking(api, move |s| {
         let v = &with_id(s, id)?[0];
         Ok(reply(json!({
-            "schema": v.text,
+            "schema": schema_text(s, v, &params)?,
             "schemaType": v.schema_type.api_name(),
             "references": v.references,
         })))

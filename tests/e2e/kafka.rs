@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use common::daemon::{Daemon, http_get};
+use common::daemon::{Daemon, http_get, http_request};
 use common::kafka::*;
 use common::orders::*;
 use common::*;
@@ -255,4 +255,64 @@ fn s3_failing_a_fifth_of_requests_loses_and_duplicates_nothing_within_the_budget
         rss < BUDGET_MIB + 160.0,
         "peak RSS {rss:.0} MiB at a {BUDGET_MIB} MiB budget"
     );
+}
+
+/// S3 hanging for 25 s, more than three times `max.poll.interval.ms` (8 s): the
+/// pipeline fills, and the consumer pauses its partitions and keeps polling instead of
+/// blocking, so the member never leaves the group (no partition is revoked or lost) and
+/// carries on where it was once S3 answers again.
+#[test]
+fn s3_hanging_past_the_poll_interval_pauses_the_partitions_without_leaving_the_group() {
+    const RECORDS: u64 = 120_000;
+    let (_broker_server, broker) = start_broker();
+    let (_moto, endpoint) = start_moto();
+    create_bucket(&endpoint, "lake");
+    let (_proxy, proxy) = start_fault_proxy(&endpoint, 0.0, 0.0);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    create_topic(&broker, "orders", 3);
+    kafka_pipeline(dir, &broker, "s3://lake/p1", "    memory_budget: 8MiB\n");
+    let file = dir.join("pipelines/p1.yaml");
+    let text = std::fs::read_to_string(&file).unwrap().replace(
+        "    heartbeat.interval.ms: \"1000\"\n",
+        "    heartbeat.interval.ms: \"1000\"\n    max.poll.interval.ms: \"8000\"\n",
+    );
+    std::fs::write(&file, text).unwrap();
+    produce(dir, &broker, (0, RECORDS / 4), "");
+    let daemon = Daemon::with_admin(daemon_cmd(dir, &dir.join("state"), &proxy), "stall");
+    wait_durable(
+        &daemon,
+        &ends_after(RECORDS as i64 / 4, 3),
+        Duration::from_secs(120),
+    );
+
+    let proxy_addr = proxy.trim_start_matches("http://");
+    http_request(proxy_addr, "POST", "/__stall?seconds=25");
+    produce(dir, &broker, (RECORDS / 4, RECORDS), "");
+    std::thread::sleep(Duration::from_secs(25));
+    wait_durable(
+        &daemon,
+        &ends_after(RECORDS as i64, 3),
+        Duration::from_secs(180),
+    );
+    let stalled: serde_json::Value =
+        serde_json::from_str(&http_get(proxy_addr, "/__faults")).unwrap();
+    assert!(
+        stalled["stalled"].as_u64().unwrap() > 0,
+        "no request was held: {stalled}"
+    );
+    let rebalances = |kind: &str| {
+        daemon.metric(&format!(
+            "weir_source_rebalances_total{{pipeline=\"p1\",kind=\"{kind}\"}}"
+        ))
+    };
+    assert_eq!(
+        (rebalances("revoked"), rebalances("lost")),
+        (0.0, 0.0),
+        "the member left the group while S3 hung"
+    );
+    assert!(daemon.stop().success());
+    let (rows, ids, unfinished) = check_lake(&["s3", &endpoint, "lake"]);
+    assert_eq!((rows, ids), (RECORDS, RECORDS), "every record exactly once");
+    assert!(unfinished.is_empty(), "uploads left: {unfinished:?}");
 }

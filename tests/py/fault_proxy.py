@@ -6,7 +6,9 @@ never arrives, or its answer is lost), or delays the answer.
     fault_proxy.py PORT UPSTREAM_PORT FAULT_RATE SLOW_RATE SEED
 
 FAULT_RATE is split over the four faults; SLOW_RATE delays 0.2-1.0 s. `GET /__faults`
-answers what it did so far, as JSON.
+answers what it did so far, as JSON. `POST /__stall?seconds=N` holds every request that
+arrives in the next N seconds until then, and forwards it (S3 unreachable, its
+connections hanging).
 """
 import http.client
 import json
@@ -26,7 +28,8 @@ PORT, UPSTREAM, FAULT, SLOW, SEED = (
 )
 rng = random.Random(SEED)
 lock = threading.Lock()
-counts = {"requests": 0, "slowdown": 0, "error": 0, "drop_before": 0, "drop_after": 0, "slow": 0}
+counts = {"requests": 0, "slowdown": 0, "error": 0, "drop_before": 0, "drop_after": 0, "slow": 0, "stalled": 0}
+stall_until = 0.0
 
 ERROR_BODY = (
     '<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code>'
@@ -63,6 +66,14 @@ class Proxy(BaseHTTPRequestHandler):
         pass
 
     def handle_any(self):
+        global stall_until
+        if self.path.startswith("/__stall?seconds="):
+            with lock:
+                stall_until = time.time() + float(self.path.split("=", 1)[1])
+            self.send_response(204)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if self.path == "/__faults":
             with lock:
                 payload = json.dumps(counts).encode()
@@ -73,6 +84,11 @@ class Proxy(BaseHTTPRequestHandler):
             return
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
+        with lock:
+            until = stall_until
+            if time.time() < until:
+                counts["stalled"] += 1
+        time.sleep(max(0.0, until - time.time()))
         fault, slow = draw()
         if slow:
             time.sleep(0.2 + 0.8 * rng.random())

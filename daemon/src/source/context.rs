@@ -7,6 +7,7 @@
 //! with that batch in it.
 
 use std::sync::Mutex;
+use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
@@ -99,6 +100,21 @@ impl SourceContext {
             .send(SourceEvent::Batch(batch))
             .await
             .map_err(|_| Closed)
+    }
+
+    /// Sends a batch on if the pipeline takes it within `wait`; otherwise hands it back,
+    /// so a source can keep serving its own protocol (a Kafka member keeps polling with
+    /// its partitions paused) instead of blocking.
+    pub async fn send_within(&self, batch: Batch, wait: Duration) -> Result<Option<Batch>, Closed> {
+        let events = self.events()?;
+        match tokio::time::timeout(wait, events.reserve()).await {
+            Ok(Ok(permit)) => {
+                permit.send(SourceEvent::Batch(batch));
+                Ok(None)
+            }
+            Ok(Err(_)) => Err(Closed),
+            Err(_) => Ok(Some(batch)),
+        }
     }
 
     /// Ends the source's input: the pipeline flushes once what was sent is through.

@@ -160,13 +160,18 @@ impl Daemon {
 
 /// The body of a plain HTTP GET of `path` on `host:port`.
 pub fn http_get(admin: &str, path: &str) -> String {
+    http_request(admin, "GET", path)
+}
+
+/// The body of the answer to a request without a body.
+pub fn http_request(admin: &str, method: &str, path: &str) -> String {
     let mut stream = std::net::TcpStream::connect(admin).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {admin}\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {admin}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
     let mut response = String::new();

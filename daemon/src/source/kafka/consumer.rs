@@ -4,8 +4,13 @@
 //! callback runs on this thread: an assigned partition starts at its durable position,
 //! a revoked one is flushed and released (and its offset committed) before it is
 //! given up, a lost one is dropped without recording anything.
+//!
+//! The poll loop never blocks on the pipeline: a batch the pipeline cannot take within
+//! a poll interval is held and every assigned partition paused until it is taken, so
+//! the member keeps polling (and stays in its group past `max.poll.interval.ms`) while
+//! the sink is stalled, e.g. with S3 down.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -30,6 +35,8 @@ const LINGER: Duration = Duration::from_millis(100);
 const POLL: Duration = Duration::from_millis(100);
 /// A batch is sent once its values reach this size, whatever `batch_size` says.
 const MAX_BATCH_BYTES: usize = 8 << 20;
+/// A pause at least this long is logged when it ends.
+const LONG_PAUSE: Duration = Duration::from_secs(5);
 /// librdkafka calls made from the rebalance callback wait at most this long.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -45,6 +52,11 @@ pub struct Member {
     seek_back: i64,
     /// Partly filled batches per partition, with when their first record came.
     pending: Mutex<HashMap<(String, i32), (Batch, Instant)>>,
+    /// Batches due that the pipeline has not taken yet, oldest first; while there are
+    /// any, the assigned partitions are paused.
+    held: Mutex<VecDeque<Batch>>,
+    paused: AtomicBool,
+    paused_since: Mutex<Option<Instant>>,
     closing: AtomicBool,
     /// Partitions started at `start` time: records before the first one at or after
     /// it (milliseconds) are skipped. A broker may answer the time lookup with the
@@ -86,6 +98,61 @@ impl Member {
     /// ended. Callbacks then neither send nor wait (closing may run on an async worker).
     fn stopped(&self) -> bool {
         self.closing.load(Ordering::SeqCst) || self.ctx.is_closed()
+    }
+
+    /// The held batches of one partition, in order, taken out of the queue.
+    fn take_held(&self, id: &str) -> Vec<Batch> {
+        let mut held = self.held.lock().expect("held lock");
+        let (mine, others): (VecDeque<Batch>, VecDeque<Batch>) =
+            held.drain(..).partition(|b| &*b.partition == id);
+        *held = others;
+        mine.into()
+    }
+
+    /// Moves the batches that are full, that lingered, or all when the poll was idle,
+    /// from the pending ones to the end of the held queue.
+    fn hold_due(&self, batch_size: usize, idle: bool) {
+        let mut pending = self.pending.lock().expect("pending lock");
+        let keys: Vec<_> = pending
+            .iter()
+            .filter(|(_, (b, since))| {
+                idle || b.len() >= batch_size
+                    || b.value_bytes() >= MAX_BATCH_BYTES
+                    || since.elapsed() >= LINGER
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        let mut held = self.held.lock().expect("held lock");
+        held.extend(
+            keys.iter()
+                .filter_map(|k| pending.remove(k))
+                .map(|(b, _)| b),
+        );
+    }
+
+    /// Pauses every assigned partition (`stall`) or resumes them, on a change.
+    fn stall(&self, consumer: &Weir, stall: bool) {
+        if self.paused.swap(stall, Ordering::SeqCst) == stall {
+            return;
+        }
+        let Ok(assignment) = consumer.assignment() else {
+            return;
+        };
+        let mut since = self.paused_since.lock().expect("paused_since lock");
+        let done = if stall {
+            tracing::debug!("the pipeline is full; pausing the partitions and polling on");
+            *since = Some(Instant::now());
+            consumer.pause(&assignment)
+        } else {
+            let paused = since.take().map(|t| t.elapsed()).unwrap_or_default();
+            if paused >= LONG_PAUSE {
+                tracing::info!(paused = ?paused, "resuming the partitions: the pipeline was full (the sink is slow or failing) and takes input again");
+            }
+            consumer.resume(&assignment)
+        };
+        if let Err(e) = done {
+            tracing::warn!(error = %e, stall, "could not pause or resume the partitions");
+        }
     }
 
     fn assign(&self, consumer: &Weir, tpl: &mut TopicPartitionList) {
@@ -150,6 +217,11 @@ impl Member {
         if let Err(e) = assigned {
             tracing::error!(error = %e, "could not take the assigned partitions");
         }
+        if self.paused.load(Ordering::SeqCst)
+            && let Err(e) = consumer.pause(tpl)
+        {
+            tracing::warn!(error = %e, "could not pause the assigned partitions");
+        }
     }
 
     fn revoke(&self, consumer: &Weir, tpl: &TopicPartitionList) {
@@ -158,7 +230,9 @@ impl Member {
         for e in tpl.elements() {
             let key = (e.topic().to_string(), e.partition());
             let id = partition_id(&key.0, key.1);
+            let mut unsent = self.take_held(&id);
             let pending = self.pending.lock().expect("pending lock").remove(&key);
+            unsent.extend(pending.map(|(batch, _)| batch));
             self.owned.lock().expect("owned lock").remove(&key);
             self.not_before
                 .lock()
@@ -174,7 +248,7 @@ impl Member {
                     .block_on(self.ctx.drop_partition(id.as_str().into()));
                 continue;
             }
-            if let Some((batch, _)) = pending {
+            for batch in unsent {
                 let _ = self.handle.block_on(self.ctx.send(batch));
             }
             match self.handle.block_on(self.ctx.release(id.as_str().into())) {
@@ -282,6 +356,9 @@ pub fn connect(
         seek_back: source.seek_back,
         owned: Mutex::new(HashMap::new()),
         pending: Mutex::new(HashMap::new()),
+        held: Mutex::new(VecDeque::new()),
+        paused: AtomicBool::new(false),
+        paused_since: Mutex::new(None),
         closing: AtomicBool::new(false),
         not_before: Mutex::new(HashMap::new()),
     };
@@ -307,7 +384,12 @@ impl Running {
         let member = self.consumer.context().clone();
         let mut errors = 0u64;
         while !member.ctx.shutdown.is_cancelled() && !member.ctx.is_closed() {
-            let idle = match self.consumer.poll(POLL) {
+            // While batches are held, waiting for room happens in `send_due`.
+            let stalled = !member.held.lock().expect("held lock").is_empty();
+            let idle = match self
+                .consumer
+                .poll(if stalled { Duration::ZERO } else { POLL })
+            {
                 Some(Ok(message)) => {
                     self.take(&member, &message);
                     false
@@ -325,13 +407,8 @@ impl Running {
                 break;
             }
         }
-        let rest: Vec<Batch> = member
-            .pending
-            .lock()
-            .expect("pending lock")
-            .drain()
-            .map(|(_, (b, _))| b)
-            .collect();
+        member.hold_due(self.batch_size, true);
+        let rest: Vec<Batch> = member.held.lock().expect("held lock").drain(..).collect();
         for batch in rest {
             let _ = member.handle.block_on(member.ctx.send(batch));
         }
@@ -392,27 +469,22 @@ impl Running {
         batch.next_position = Position::offset(offset as u64 + 1);
     }
 
-    /// Sends the batches that are full, that lingered, or all when the poll was idle.
+    /// Sends the batches that are due, oldest first, giving the pipeline a poll interval
+    /// to take each; the rest stay held with the partitions paused until a later turn.
     fn send_due(&self, member: &Member, idle: bool) -> Result<(), crate::source::Closed> {
-        let due: Vec<Batch> = {
-            let mut pending = member.pending.lock().expect("pending lock");
-            let keys: Vec<_> = pending
-                .iter()
-                .filter(|(_, (b, since))| {
-                    idle || b.len() >= self.batch_size
-                        || b.value_bytes() >= MAX_BATCH_BYTES
-                        || since.elapsed() >= LINGER
-                })
-                .map(|(k, _)| k.clone())
-                .collect();
-            keys.iter()
-                .filter_map(|k| pending.remove(k))
-                .map(|(b, _)| b)
-                .collect()
-        };
-        for batch in due {
-            member.handle.block_on(member.ctx.send(batch))?;
+        member.hold_due(self.batch_size, idle);
+        loop {
+            let Some(batch) = member.held.lock().expect("held lock").pop_front() else {
+                break;
+            };
+            let wait = member.ctx.send_within(batch, POLL);
+            if let Some(batch) = member.handle.block_on(wait)? {
+                member.held.lock().expect("held lock").push_front(batch);
+                break;
+            }
         }
+        let stalled = !member.held.lock().expect("held lock").is_empty();
+        member.stall(&self.consumer, stalled);
         Ok(())
     }
 }

@@ -80,6 +80,8 @@ fn default_batch() -> usize {
 
 /// What the consumer prefetches at most, in KiB, unless `options` says otherwise.
 const PREFETCH_KIB: u32 = 16 * 1024;
+/// How long the consumer waits to fetch again once its prefetch is full.
+const FETCH_QUEUE_BACKOFF_MS: u32 = 20;
 
 /// librdkafka settings Weir sets itself.
 const MANAGED: [&str; 6] = [
@@ -191,12 +193,17 @@ impl KafkaConfig {
             ),
         ];
         // librdkafka prefetches up to 64 MiB per consumer by default, outside the
-        // pipeline's memory budget; Weir keeps it smaller unless told otherwise.
-        if !self.options.contains_key("queued.max.messages.kbytes") {
-            client.push((
-                "queued.max.messages.kbytes".to_string(),
-                PREFETCH_KIB.to_string(),
-            ));
+        // pipeline's memory budget; Weir keeps it smaller unless told otherwise. Once
+        // that prefetch is full, librdkafka waits `fetch.queue.backoff.ms` (1 s by
+        // default) before fetching again, which leaves the pipeline idle after it
+        // drains the queue: Weir fetches again sooner.
+        for (key, value) in [
+            ("queued.max.messages.kbytes", PREFETCH_KIB.to_string()),
+            ("fetch.queue.backoff.ms", FETCH_QUEUE_BACKOFF_MS.to_string()),
+        ] {
+            if !self.options.contains_key(key) {
+                client.push((key.to_string(), value));
+            }
         }
         client.extend(self.security.settings(base)?);
         client.extend(self.options.iter().map(|(k, v)| (k.clone(), v.clone())));

@@ -35,6 +35,8 @@ const LINGER: Duration = Duration::from_millis(100);
 const POLL: Duration = Duration::from_millis(100);
 /// A batch is sent once its values reach this size, whatever `batch_size` says.
 const MAX_BATCH_BYTES: usize = 8 << 20;
+/// How long the poll loop waits for a full pipeline before pausing the partitions.
+const BEFORE_PAUSE: Duration = Duration::from_secs(1);
 /// A pause at least this long is logged when it ends.
 const LONG_PAUSE: Duration = Duration::from_secs(5);
 /// librdkafka calls made from the rebalance callback wait at most this long.
@@ -469,15 +471,22 @@ impl Running {
         batch.next_position = Position::offset(offset as u64 + 1);
     }
 
-    /// Sends the batches that are due, oldest first, giving the pipeline a poll interval
-    /// to take each; the rest stay held with the partitions paused until a later turn.
+    /// Sends the batches that are due, oldest first. The pipeline has `BEFORE_PAUSE` to
+    /// take one (a moment's fill is waited out: pausing drops what librdkafka prefetched);
+    /// what it cannot take stays held, with the partitions paused, and is offered for a
+    /// poll interval on each later turn.
     fn send_due(&self, member: &Member, idle: bool) -> Result<(), crate::source::Closed> {
         member.hold_due(self.batch_size, idle);
         loop {
             let Some(batch) = member.held.lock().expect("held lock").pop_front() else {
                 break;
             };
-            let wait = member.ctx.send_within(batch, POLL);
+            let patience = if member.paused.load(Ordering::SeqCst) {
+                POLL
+            } else {
+                BEFORE_PAUSE
+            };
+            let wait = member.ctx.send_within(batch, patience);
             if let Some(batch) = member.handle.block_on(wait)? {
                 member.held.lock().expect("held lock").push_front(batch);
                 break;

@@ -260,7 +260,8 @@ fn s3_failing_a_fifth_of_requests_loses_and_duplicates_nothing_within_the_budget
 /// S3 hanging for 25 s, more than three times `max.poll.interval.ms` (8 s): the
 /// pipeline fills, and the consumer pauses its partitions and keeps polling instead of
 /// blocking, so the member never leaves the group (no partition is revoked or lost) and
-/// carries on where it was once S3 answers again.
+/// carries on where it was once S3 answers again. The lag metric shows the records
+/// waiting meanwhile, and none once they are durable.
 #[test]
 fn s3_hanging_past_the_poll_interval_pauses_the_partitions_without_leaving_the_group() {
     const RECORDS: u64 = 120_000;
@@ -289,12 +290,32 @@ fn s3_hanging_past_the_poll_interval_pauses_the_partitions_without_leaving_the_g
     let proxy_addr = proxy.trim_start_matches("http://");
     http_request(proxy_addr, "POST", "/__stall?seconds=25");
     produce(dir, &broker, (RECORDS / 4, RECORDS), "");
-    std::thread::sleep(Duration::from_secs(25));
+    let lag = || -> f64 {
+        (0..3)
+            .map(|p| {
+                daemon.metric(&format!(
+                    "weir_source_lag_records{{pipeline=\"p1\",partition=\"orders-{p}\"}}"
+                ))
+            })
+            .sum()
+    };
+    // The lag is measured every 5 s: high watermark minus the durable offset. tansu
+    // may answer the high watermark as the base of the last record batch (up to 10,000
+    // records early), so the bound below is loose.
+    std::thread::sleep(Duration::from_secs(12));
+    let stalled_lag = lag();
+    assert!(
+        (45_000.0..=90_000.0).contains(&stalled_lag),
+        "lag while S3 hangs: {stalled_lag} (90,000 records are not durable)"
+    );
+    std::thread::sleep(Duration::from_secs(13));
     wait_durable(
         &daemon,
         &ends_after(RECORDS as i64, 3),
         Duration::from_secs(180),
     );
+    std::thread::sleep(Duration::from_secs(6));
+    assert_eq!(lag(), 0.0, "lag once every record is durable");
     let stalled: serde_json::Value =
         serde_json::from_str(&http_get(proxy_addr, "/__faults")).unwrap();
     assert!(

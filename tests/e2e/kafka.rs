@@ -261,7 +261,8 @@ fn s3_failing_a_fifth_of_requests_loses_and_duplicates_nothing_within_the_budget
 /// pipeline fills, and the consumer pauses its partitions and keeps polling instead of
 /// blocking, so the member never leaves the group (no partition is revoked or lost) and
 /// carries on where it was once S3 answers again. The lag metric shows the records
-/// waiting meanwhile, and none once they are durable.
+/// waiting meanwhile, and none once they are durable; the committed-offset metric
+/// ends at each partition's end.
 #[test]
 fn s3_hanging_past_the_poll_interval_pauses_the_partitions_without_leaving_the_group() {
     const RECORDS: u64 = 120_000;
@@ -316,6 +317,25 @@ fn s3_hanging_past_the_poll_interval_pauses_the_partitions_without_leaving_the_g
     );
     std::thread::sleep(Duration::from_secs(6));
     assert_eq!(lag(), 0.0, "lag once every record is durable");
+    let committed = || -> f64 {
+        (0..3)
+            .map(|p| {
+                daemon.metric(&format!(
+                    "weir_source_committed_offset{{pipeline=\"p1\",partition=\"orders-{p}\"}}"
+                ))
+            })
+            .sum()
+    };
+    // Measured every 5 s, like the lag, once the group's commit has landed.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while committed() != RECORDS as f64 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert_eq!(
+        committed(),
+        RECORDS as f64,
+        "committed offsets in the metrics"
+    );
     let stalled: serde_json::Value =
         serde_json::from_str(&http_get(proxy_addr, "/__faults")).unwrap();
     assert!(

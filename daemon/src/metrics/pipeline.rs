@@ -247,6 +247,20 @@ impl PipelineMetrics {
         }
     }
 
+    /// The offset the source (a Kafka group) acknowledged as committed for a partition.
+    pub fn source_committed(&self, partition: &str, offset: i64) {
+        if let Some(h) = &self.0 {
+            let labels = PartitionLabels {
+                pipeline: h.name.clone(),
+                partition: partition.to_string(),
+            };
+            h.families
+                .source_committed
+                .get_or_create(&labels)
+                .set(offset);
+        }
+    }
+
     /// Partitions assigned, revoked or lost in a rebalance.
     pub fn rebalanced(&self, kind: &'static str, partitions: usize) {
         if let Some(h) = &self.0 {

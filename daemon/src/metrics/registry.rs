@@ -94,6 +94,7 @@ pub struct Families {
     pub latency: Histograms<PipelineLabel>,
     pub state: Gauges<StateLabels>,
     pub source_lag: Gauges<PartitionLabels>,
+    pub source_committed: Gauges<PartitionLabels>,
     pub rebalances: Counters<RebalanceLabels>,
 }
 
@@ -120,6 +121,7 @@ impl Families {
             latency: Family::new_with_constructor(Seconds),
             state: Family::default(),
             source_lag: Family::default(),
+            source_committed: Family::default(),
             rebalances: Family::default(),
         };
         let r = registry;
@@ -224,6 +226,11 @@ impl Families {
             "weir_source_lag_records",
             "Per source partition: records in the source not yet durable (Kafka: high watermark minus the durable offset)",
             f.source_lag.clone(),
+        );
+        r.register(
+            "weir_source_committed_offset",
+            "Per source partition: the offset last committed to the source (Kafka: the group's committed offset, acknowledged by the broker)",
+            f.source_committed.clone(),
         );
         r.register(
             "weir_source_rebalances",

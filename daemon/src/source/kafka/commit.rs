@@ -10,11 +10,13 @@ use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::watch;
 
 use super::consumer::{Member, Weir};
+use crate::position::Position;
 use crate::state::Positions;
 
 /// Commits at most this often.
 const PERIOD: Duration = Duration::from_millis(500);
-/// How often the lag behind each partition's high watermark is measured.
+/// How often the lag behind each partition's high watermark and the group's committed
+/// offsets are measured.
 const LAG_PERIOD: Duration = Duration::from_secs(5);
 const WATERMARK_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -34,7 +36,14 @@ pub async fn follow(consumer: Arc<Weir>, mut acks: watch::Receiver<Positions>) {
             }
             _ = lag_tick.tick() => {
                 let (c, durable) = (consumer.clone(), acks.borrow().clone());
-                let _ = tokio::task::spawn_blocking(move || report_lag(&c, &durable)).await;
+                let measured = tokio::task::spawn_blocking(move || report_lag(&c, &durable)).await;
+                // An asynchronous commit the broker did not take is made again: the
+                // group's offset must not stay behind while no new record comes.
+                if let Ok(Some(group)) = measured {
+                    committed.0.retain(|id, at| group.0.get(id) == Some(at));
+                    let durable = acks.borrow().clone();
+                    commit(&consumer, &member, &durable, &mut committed, CommitMode::Async);
+                }
             }
         }
     }
@@ -85,14 +94,28 @@ pub fn commit(
 }
 
 /// Publishes, per owned partition, the records between the durable offset and the
-/// partition's high watermark.
-fn report_lag(consumer: &Weir, durable: &Positions) {
+/// partition's high watermark, and the offset the group has committed (as the broker
+/// answers it, like consumer-lag tools read it), which it returns.
+fn report_lag(consumer: &Weir, durable: &Positions) -> Option<Positions> {
     let member = consumer.context();
-    for (topic, partition, id) in member.owned() {
-        let Ok((_, high)) = consumer.fetch_watermarks(&topic, partition, WATERMARK_TIMEOUT) else {
+    let owned = member.owned();
+    let mut tpl = TopicPartitionList::new();
+    for (topic, partition, id) in &owned {
+        tpl.add_partition(topic, *partition);
+        let Ok((_, high)) = consumer.fetch_watermarks(topic, *partition, WATERMARK_TIMEOUT) else {
             continue;
         };
-        let at = durable.0.get(&id).and_then(|p| p.as_offset()).unwrap_or(0) as i64;
-        member.metrics().source_lag(&id, (high - at).max(0));
+        let at = durable.0.get(id).and_then(|p| p.as_offset()).unwrap_or(0) as i64;
+        member.metrics().source_lag(id, (high - at).max(0));
     }
+    let committed = consumer.committed_offsets(tpl, WATERMARK_TIMEOUT).ok()?;
+    let mut group = Positions::default();
+    for e in committed.elements() {
+        if let Offset::Offset(offset) = e.offset() {
+            let id = super::partition_id(e.topic(), e.partition());
+            member.metrics().source_committed(&id, offset);
+            group.0.insert(id, Position::offset(offset as u64));
+        }
+    }
+    Some(group)
 }

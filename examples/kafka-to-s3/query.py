@@ -44,13 +44,18 @@ def check(endpoint, bucket, root, count):
                           partitioning="hive").to_table()
     summary = duckdb.sql("""
         SELECT count(*) AS payments, count(DISTINCT id) AS ids, min(paid_at) AS first,
-               max(paid_at) AS last FROM payments""").fetchall()[0]
+               max(paid_at) AS last, count(DISTINCT (_partition, _offset)) AS offsets,
+               count(*) FILTER (WHERE decode(_key) != account) AS wrong_keys
+        FROM payments""").fetchall()[0]
     print(f"{summary[0]} payments, {summary[1]} distinct ids, paid from {summary[2]} to {summary[3]}")
     duckdb.sql("""
         SELECT date, hour, status, count(*) AS payments, sum(amount_cents) / 100 AS amount
         FROM payments GROUP BY ALL ORDER BY ALL""").show()
-    if summary[0] != int(count) or summary[1] != int(count):
-        raise SystemExit(f"expected {count} payments once each")
+    print(f"{summary[4]} distinct (partition, offset) pairs in the metadata columns")
+    if summary[0] != int(count) or summary[1] != int(count) or summary[4] != int(count):
+        raise SystemExit(f"expected {count} payments once each, each at its own offset")
+    if summary[5] != 0:
+        raise SystemExit(f"{summary[5]} rows whose `_key` is not their account")
 
     dead = []
     for info in s3.get_file_info(fs.FileSelector(f"{bucket}/{root}/errors", recursive=True)):

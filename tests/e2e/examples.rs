@@ -27,6 +27,7 @@ fn the_kafka_to_s3_walkthrough_archives_every_payment_once() {
     );
     for line in [
         "3000 payments, 3000 distinct ids",
+        "3000 distinct (partition, offset) pairs",
         "dead letter: bad-framing",
         "dead letter: unknown-schema-id",
         "every payment archived once",

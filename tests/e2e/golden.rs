@@ -33,6 +33,11 @@ async fn hourly_parquet_on_event_time() {
 }
 
 #[tokio::test]
+async fn metadata_columns_follow_the_schemas_columns() {
+    run_case("metadata_columns").await;
+}
+
+#[tokio::test]
 async fn jsonl_partitioned_by_field_in_a_time_zone() {
     run_case("region_jsonl").await;
 }

@@ -185,6 +185,10 @@ pub struct SinkConfig {
     /// When buffers are flushed into objects.
     #[serde(default)]
     pub buffer: BufferConfig,
+    /// Parquet: record metadata kept as columns after the schema's: `key`, `headers`,
+    /// `topic`, `partition`, `offset`, `timestamp` (columns `_key`, `_headers`, ...).
+    #[serde(default)]
+    pub metadata_columns: Vec<crate::sink::metadata::MetadataColumn>,
     /// S3 connection settings; each falls back to the standard AWS environment variables.
     #[serde(default)]
     pub s3: S3Config,

@@ -12,6 +12,7 @@ use super::load::{load_pipeline, locate};
 use super::model::{Compression, Format, OnErrorConfig, PipelineConfig, TimeSource};
 use crate::schema::{LocalRegistry, Schema};
 use crate::sink::SinkSpec;
+use crate::sink::metadata::MetadataColumn;
 use crate::sink::template::{Template, TemplateKind};
 use crate::source::Source;
 use crate::transform::PluginSpec;
@@ -396,6 +397,7 @@ fn sink_spec(
             "e.g. 100000",
         );
     }
+    let metadata_columns = metadata_columns(c, config, schema);
     Some(SinkSpec {
         location: location?,
         format: s.format,
@@ -407,7 +409,44 @@ fn sink_spec(
         time_field,
         timezone: timezone?,
         buffer: s.buffer.clone(),
+        metadata_columns,
     })
+}
+
+/// `sink.metadata_columns`: Parquet only, each once, and no name a schema column has.
+fn metadata_columns(
+    c: &mut Checker<'_>,
+    config: &PipelineConfig,
+    schema: Option<&Schema>,
+) -> Vec<MetadataColumn> {
+    let s = &config.sink;
+    if !s.metadata_columns.is_empty() && s.format != Format::Parquet {
+        c.fail(
+            "sink.metadata_columns",
+            "JSON lines keep each record exactly as it arrived; metadata columns are for Parquet",
+            "remove `metadata_columns`, or use `format: parquet`",
+        );
+    }
+    for (n, column) in s.metadata_columns.iter().enumerate() {
+        let key = format!("sink.metadata_columns[{n}]");
+        if s.metadata_columns[..n].contains(column) {
+            c.fail(
+                &key,
+                format!(
+                    "`{}` is listed twice",
+                    column.name().trim_start_matches('_')
+                ),
+                "list each column once",
+            );
+        } else if schema.is_some_and(|x| x.arrow.field_with_name(column.name()).is_ok()) {
+            c.fail(
+                &key,
+                format!("the schema already has a column `{}`", column.name()),
+                "rename the schema's field, or leave this metadata column out",
+            );
+        }
+    }
+    s.metadata_columns.clone()
 }
 
 fn schema_has(schema: &Schema, dotted: &str) -> bool {

@@ -137,11 +137,19 @@ impl Decoder {
                 .filter(|(_, k)| **k)
                 .map(|(p, _)| p.expect("kept rows have a prefix"))
                 .collect();
+            let kept_records: Vec<usize> = indexes
+                .iter()
+                .zip(&keep)
+                .filter(|(_, k)| **k)
+                .map(|(i, _)| *i)
+                .collect();
             let rows = if keep.iter().all(|k| *k) {
                 rows
             } else {
                 filter(&rows, keep)
             };
+            let columns = &self.sink().metadata_columns;
+            let rows = crate::sink::metadata::append(rows, batch, &kept_records, columns);
             let mut names = vec![String::new(); prefixes.len()];
             for (name, ix) in prefixes {
                 names[ix as usize] = name;

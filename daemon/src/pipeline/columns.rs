@@ -9,13 +9,23 @@ use arrow_schema::SchemaRef;
 
 use crate::schema::record_json::Value;
 
+/// The rows of a batch in Arrow, with each row's prefix index, source position and its
+/// record's index in the source batch.
+pub struct Converted {
+    pub rows: RecordBatch,
+    pub prefix: Vec<u32>,
+    pub positions: Vec<Position>,
+    pub indexes: Vec<usize>,
+}
+
 pub struct Columns {
     schema: SchemaRef,
     decoder: JsonDecoder,
     done: Vec<RecordBatch>,
-    /// Per converted row: its prefix index and source position.
+    /// Per converted row: its prefix index, source position and index in the batch.
     prefix: Vec<u32>,
     positions: Vec<Position>,
+    indexes: Vec<usize>,
 }
 
 impl Columns {
@@ -27,6 +37,7 @@ impl Columns {
             done: Vec::new(),
             prefix: Vec::new(),
             positions: Vec::new(),
+            indexes: Vec::new(),
         }
     }
 
@@ -86,11 +97,12 @@ impl Columns {
         for (i, p) in rows {
             self.prefix.push(p);
             self.positions.push(position(i));
+            self.indexes.push(i);
         }
     }
 
-    /// The rows as one batch, with each row's prefix and position.
-    pub fn finish(mut self) -> Option<(RecordBatch, Vec<u32>, Vec<Position>)> {
+    /// The rows as one batch.
+    pub fn finish(mut self) -> Option<Converted> {
         if self.done.is_empty() {
             return None;
         }
@@ -99,7 +111,12 @@ impl Columns {
         } else {
             arrow_select::concat::concat_batches(&self.schema, &self.done).expect("same schema")
         };
-        Some((batch, self.prefix, self.positions))
+        Some(Converted {
+            rows: batch,
+            prefix: self.prefix,
+            positions: self.positions,
+            indexes: self.indexes,
+        })
     }
 }
 
@@ -132,7 +149,13 @@ mod tests {
             rejected.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
             vec![3]
         );
-        let (batch, prefix, positions) = columns.finish().unwrap();
+        let Converted {
+            rows: batch,
+            prefix,
+            positions,
+            indexes,
+        } = columns.finish().unwrap();
+        assert_eq!(indexes, vec![0, 1, 2, 4]);
         let n = batch
             .column(0)
             .as_any()

@@ -17,6 +17,7 @@ use crate::record::ErrorKind;
 use crate::schema::Schema;
 use crate::schema::record_json::{self, Value};
 use crate::sink::fields::{Fields, Scalar};
+use crate::sink::metadata;
 use crate::sink::spec::SinkSpec;
 use crate::sink::template::RenderInput;
 use crate::sink::{DeadLetter, Group, GroupData, PrefixedRows, Routed};
@@ -162,15 +163,13 @@ impl Decoder {
         for (name, ix) in work.prefixes {
             names[ix as usize] = name;
         }
-        let rows = work
-            .columns
-            .and_then(|c| c.finish())
-            .map(|(batch, prefix, positions)| PrefixedRows {
-                batch,
-                prefix,
-                positions,
-                names,
-            });
+        let columns = &self.sink.metadata_columns;
+        let rows = work.columns.and_then(|c| c.finish()).map(|c| PrefixedRows {
+            batch: metadata::append(c.rows, batch, &c.indexes, columns),
+            prefix: c.prefix,
+            positions: c.positions,
+            names,
+        });
         let routed = Routed {
             partition: batch.partition.clone(),
             next_position,

@@ -130,7 +130,10 @@ pub async fn run_pipeline(
     };
     let stored = state.load().await.map_err(|e| failed(e.into()))?;
     let store = open_store(&spec.sink.location).map_err(|e| failed(e.into()))?;
-    let schema = spec.schema.as_ref().map(|s| s.arrow.clone());
+    let schema = spec
+        .schema
+        .as_ref()
+        .map(|s| crate::sink::metadata::with_columns(&s.arrow, &spec.sink.metadata_columns));
     let start = stored.positions.clone();
     let writer = SinkWriter::new(
         &spec.name,

@@ -8,6 +8,7 @@ pub mod fields;
 pub mod ledger;
 #[cfg(test)]
 mod lifecycle_tests;
+pub mod metadata;
 mod replay;
 pub mod retry;
 mod rows;

@@ -45,6 +45,8 @@ pub struct SinkSpec {
     pub time_field: Option<Vec<String>>,
     pub timezone: Tz,
     pub buffer: BufferConfig,
+    /// Record metadata written as Parquet columns after the schema's.
+    pub metadata_columns: Vec<super::metadata::MetadataColumn>,
 }
 
 impl SinkSpec {

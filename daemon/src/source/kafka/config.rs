@@ -259,3 +259,51 @@ impl SecurityConfig {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn security(v: serde_json::Value) -> SecurityConfig {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn sasl_over_tls_maps_to_librdkafkas_settings() {
+        let s = security(serde_json::json!({
+            "protocol": "SASL_SSL", "mechanism": "SCRAM-SHA-512",
+            "username": "weir", "password": "s3cret", "ca": "certs/ca.pem"
+        }));
+        let settings = s.settings(std::path::Path::new("/etc/weir")).unwrap();
+        let want: Vec<(String, String)> = [
+            ("security.protocol", "sasl_ssl"),
+            ("sasl.mechanism", "SCRAM-SHA-512"),
+            ("sasl.username", "weir"),
+            ("sasl.password", "s3cret"),
+            ("ssl.ca.location", "/etc/weir/certs/ca.pem"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        assert_eq!(settings, want);
+    }
+
+    #[test]
+    fn an_unknown_protocol_or_mechanism_or_missing_password_is_refused_by_key() {
+        let base = std::path::Path::new(".");
+        let unknown = security(serde_json::json!({"protocol": "tls"}));
+        assert_eq!(unknown.settings(base).unwrap_err().key, "security.protocol");
+        let mechanism = security(serde_json::json!({"mechanism": "GSSAPI"}));
+        assert_eq!(
+            mechanism.settings(base).unwrap_err().key,
+            "security.mechanism"
+        );
+        let half = security(serde_json::json!({"mechanism": "PLAIN", "username": "weir"}));
+        let e = half.settings(base).unwrap_err();
+        assert!(
+            e.message.contains("needs `username` and `password`"),
+            "{}",
+            e.message
+        );
+    }
+}

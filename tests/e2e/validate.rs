@@ -49,11 +49,14 @@ fn invalid_pipelines_report_file_line_key_and_hint() {
 
 #[test]
 fn valid_pipelines_pass() {
+    // The quickstart names the `redact` example plugin's .wasm.
+    build_plugins();
     let out = run_ok(
         weir()
             .args([
                 "validate",
                 "examples/quickstart",
+                "examples/kafka-to-s3",
                 "tests/golden/hourly_parquet/pipeline.yaml",
             ])
             .env("WEIR_TEST_LAKE", "/tmp/unused"),
@@ -65,6 +68,10 @@ fn valid_pipelines_pass() {
     );
     assert!(
         stdout.contains("pipeline.yaml: ok (pipeline `hourly`)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("examples/kafka-to-s3/payments.yaml: ok (pipeline `payments`)"),
         "{stdout}"
     );
 }

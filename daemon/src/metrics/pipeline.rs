@@ -216,10 +216,16 @@ impl PipelineMetrics {
     }
 
     fn lag_gauge(h: &Handles, partition: &str) -> Gauge<f64, std::sync::atomic::AtomicU64> {
-        h.families.ack_lag.get_or_create_owned(&PartitionLabels {
+        h.families
+            .ack_lag
+            .get_or_create_owned(&Self::partition_labels(h, partition))
+    }
+
+    fn partition_labels(h: &Handles, partition: &str) -> PartitionLabels {
+        PartitionLabels {
             pipeline: h.name.clone(),
             partition: partition.to_string(),
-        })
+        }
     }
 
     /// Who holds the lease on the pipeline's state.
@@ -239,10 +245,7 @@ impl PipelineMetrics {
     /// Records in the source partition not yet durable.
     pub fn source_lag(&self, partition: &str, records: i64) {
         if let Some(h) = &self.0 {
-            let labels = PartitionLabels {
-                pipeline: h.name.clone(),
-                partition: partition.to_string(),
-            };
+            let labels = Self::partition_labels(h, partition);
             h.families.source_lag.get_or_create(&labels).set(records);
         }
     }
@@ -250,10 +253,7 @@ impl PipelineMetrics {
     /// The offset the source (a Kafka group) acknowledged as committed for a partition.
     pub fn source_committed(&self, partition: &str, offset: i64) {
         if let Some(h) = &self.0 {
-            let labels = PartitionLabels {
-                pipeline: h.name.clone(),
-                partition: partition.to_string(),
-            };
+            let labels = Self::partition_labels(h, partition);
             h.families
                 .source_committed
                 .get_or_create(&labels)

@@ -48,11 +48,7 @@ impl MetadataColumn {
     fn field(self) -> Field {
         let t = match self {
             Self::Key => DataType::Binary,
-            Self::Headers => DataType::List(Arc::new(Field::new(
-                "item",
-                DataType::Struct(header_fields()),
-                false,
-            ))),
+            Self::Headers => DataType::List(Arc::new(header_item())),
             Self::Topic => DataType::Utf8,
             Self::Partition => DataType::Int32,
             Self::Offset => DataType::Int64,
@@ -68,6 +64,11 @@ fn header_fields() -> Fields {
         Field::new("key", DataType::Utf8, false),
         Field::new("value", DataType::Binary, true),
     ])
+}
+
+/// One header: the list item of `_headers`.
+fn header_item() -> Field {
+    Field::new("item", DataType::Struct(header_fields()), false)
 }
 
 /// The written schema: the schema's columns, then the metadata columns in the order
@@ -141,8 +142,7 @@ fn column(c: MetadataColumn, batch: &Batch, indexes: &[usize]) -> ArrayRef {
 
 fn headers(batch: &Batch, indexes: &[usize]) -> ArrayRef {
     let item = StructBuilder::from_fields(header_fields(), 0);
-    let field = Field::new("item", DataType::Struct(header_fields()), false);
-    let mut list = ListBuilder::new(item).with_field(Arc::new(field));
+    let mut list = ListBuilder::new(item).with_field(Arc::new(header_item()));
     for &i in indexes {
         for (name, value) in batch.headers(i) {
             let entry = list.values();

@@ -5,8 +5,8 @@
 //! a revoked one is flushed and released (and its offset committed) before it is
 //! given up, a lost one is dropped without recording anything.
 //!
-//! The poll loop never blocks on the pipeline: a batch the pipeline cannot take within
-//! a poll interval is held and every assigned partition paused until it is taken, so
+//! The poll loop never blocks on the pipeline for long: a batch the pipeline cannot take
+//! within a second is held and every assigned partition paused until it is taken, so
 //! the member keeps polling (and stays in its group past `max.poll.interval.ms`) while
 //! the sink is stalled, e.g. with S3 down.
 
@@ -57,7 +57,7 @@ pub struct Member {
     /// Batches due that the pipeline has not taken yet, oldest first; while there are
     /// any, the assigned partitions are paused.
     held: Mutex<VecDeque<Batch>>,
-    paused: AtomicBool,
+    /// Since when the partitions are paused, while they are.
     paused_since: Mutex<Option<Instant>>,
     closing: AtomicBool,
     /// Partitions started at `start` time: records before the first one at or after
@@ -102,6 +102,13 @@ impl Member {
         self.closing.load(Ordering::SeqCst) || self.ctx.is_closed()
     }
 
+    fn paused(&self) -> bool {
+        self.paused_since
+            .lock()
+            .expect("paused_since lock")
+            .is_some()
+    }
+
     /// The held batches of one partition, in order, taken out of the queue.
     fn take_held(&self, id: &str) -> Vec<Batch> {
         let mut held = self.held.lock().expect("held lock");
@@ -134,13 +141,13 @@ impl Member {
 
     /// Pauses every assigned partition (`stall`) or resumes them, on a change.
     fn stall(&self, consumer: &Weir, stall: bool) {
-        if self.paused.swap(stall, Ordering::SeqCst) == stall {
+        let mut since = self.paused_since.lock().expect("paused_since lock");
+        if since.is_some() == stall {
             return;
         }
         let Ok(assignment) = consumer.assignment() else {
             return;
         };
-        let mut since = self.paused_since.lock().expect("paused_since lock");
         let done = if stall {
             tracing::debug!("the pipeline is full; pausing the partitions and polling on");
             *since = Some(Instant::now());
@@ -219,7 +226,7 @@ impl Member {
         if let Err(e) = assigned {
             tracing::error!(error = %e, "could not take the assigned partitions");
         }
-        if self.paused.load(Ordering::SeqCst)
+        if self.paused()
             && let Err(e) = consumer.pause(tpl)
         {
             tracing::warn!(error = %e, "could not pause the assigned partitions");
@@ -359,7 +366,6 @@ pub fn connect(
         owned: Mutex::new(HashMap::new()),
         pending: Mutex::new(HashMap::new()),
         held: Mutex::new(VecDeque::new()),
-        paused: AtomicBool::new(false),
         paused_since: Mutex::new(None),
         closing: AtomicBool::new(false),
         not_before: Mutex::new(HashMap::new()),
@@ -481,11 +487,7 @@ impl Running {
             let Some(batch) = member.held.lock().expect("held lock").pop_front() else {
                 break;
             };
-            let patience = if member.paused.load(Ordering::SeqCst) {
-                POLL
-            } else {
-                BEFORE_PAUSE
-            };
+            let patience = if member.paused() { POLL } else { BEFORE_PAUSE };
             let wait = member.ctx.send_within(batch, patience);
             if let Some(batch) = member.handle.block_on(wait)? {
                 member.held.lock().expect("held lock").push_front(batch);

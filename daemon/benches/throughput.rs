@@ -244,7 +244,8 @@ fn run_pipeline(
         ),
     )
     .unwrap();
-    let spec = weir::config::validate(&file).unwrap_or_else(|e| panic!("{e}"));
+    let state = dir.join(format!("state-{name}"));
+    let prepared = weir::pipeline::prepare(&file, &state).unwrap_or_else(|e| panic!("{e}"));
     let hub = weir::metrics::Hub::default();
     let metrics = match metrics_name {
         Some(name) => hub.add(name, file.clone(), String::new()),
@@ -257,8 +258,8 @@ fn run_pipeline(
     let started = Instant::now();
     let outcome = runtime
         .block_on(weir::pipeline::run_pipeline(
-            std::sync::Arc::new(spec),
-            &dir.join(format!("state-{name}")),
+            prepared,
+            &state,
             metrics,
             CancellationToken::new(),
         ))

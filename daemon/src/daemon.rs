@@ -1,22 +1,19 @@
-//! The daemon: validates every pipeline file of a directory, runs the valid ones side by
-//! side, each failing alone, and drains them all when the shutdown token fires.
+//! The daemon: runs every valid pipeline file of a directory side by side, each failing
+//! alone; watches the directory (and the plugins and schemas pipelines use) and reloads
+//! what changed; drains everything when the shutdown token fires.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{ConfigErrors, PipelineSpec, name_taken, validate_in};
-use crate::metrics::{Hub, State, digest_of};
-use crate::runtime::supervise;
+use crate::config::{ConfigErrors, name_taken};
+use crate::metrics::Hub;
+use crate::pipeline::{Prepared, prepare};
+use crate::runtime::{Reloader, Watcher};
 
-/// How one pipeline ended.
-pub struct Report {
-    pub file: PathBuf,
-    pub name: String,
-    pub result: Result<String, String>,
-}
+pub use crate::runtime::Report;
 
 /// Pipeline files in `dir`: every `*.yaml` and `*.yml`, sorted.
 pub fn pipeline_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
@@ -30,121 +27,120 @@ pub fn pipeline_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// Validates every pipeline file in `dir`. Two files that give the same `name` are
+/// Checks every pipeline file in `dir` as a start or a reload would: validated, schemas
+/// resolved, plugins loaded and initialised. Two files that give the same `name` are
 /// both refused: the name keys a pipeline's state and its object keys.
 pub fn validate_dir(
     dir: &Path,
     state_dir: &Path,
-) -> std::io::Result<Vec<(PathBuf, Result<PipelineSpec, ConfigErrors>)>> {
+) -> std::io::Result<Vec<(PathBuf, Result<Prepared, ConfigErrors>)>> {
     let mut checked: Vec<_> = pipeline_files(dir)?
         .into_iter()
         .map(|file| {
-            let spec = validate_in(&file, state_dir);
-            (file, spec)
+            let prepared = prepare(&file, state_dir);
+            (file, prepared)
         })
         .collect();
     let names: Vec<(PathBuf, String)> = checked
         .iter()
-        .filter_map(|(file, spec)| Some((file.clone(), spec.as_ref().ok()?.name.clone())))
+        .filter_map(|(file, p)| Some((file.clone(), p.as_ref().ok()?.spec.name.clone())))
         .collect();
     for (file, result) in &mut checked {
-        let Ok(spec) = result else { continue };
+        let Ok(prepared) = result else { continue };
         let others: Vec<&Path> = names
             .iter()
-            .filter(|(f, n)| *n == spec.name && f != file)
+            .filter(|(f, n)| *n == prepared.spec.name && f != file)
             .map(|(f, _)| f.as_path())
             .collect();
         if !others.is_empty() {
-            *result = Err(name_taken(spec, &others).into());
+            *result = Err(name_taken(&prepared.spec, &others).into());
         }
     }
     Ok(checked)
 }
 
-/// Runs every valid pipeline in `dir` until each ends or `shutdown` fires. Invalid
-/// files are reported and do not stop the others, nor does a pipeline that fails or
-/// panics: it is reported with its reason.
+/// How `run_dir` treats the directory after starting its pipelines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Watch files and reload changes until shutdown.
+    Watch,
+    /// Run the pipelines as they are until every one has ended.
+    Once,
+}
+
+/// Runs every valid pipeline in `dir` until shutdown (or, with [`Mode::Once`], until
+/// each has ended). Invalid files are reported and do not stop the others, nor does a
+/// pipeline that fails or panics: it is reported with its reason.
 pub async fn run_dir(
     dir: &Path,
     state_dir: &Path,
     hub: Arc<Hub>,
     shutdown: CancellationToken,
+    mode: Mode,
 ) -> std::io::Result<Vec<Report>> {
-    let mut reports = Vec::new();
-    let mut running = tokio::task::JoinSet::new();
-    let mut started = HashMap::new();
-    // Validation may ask a remote registry and compile schemas: off the async workers.
-    let (files_dir, cache_dir) = (dir.to_path_buf(), state_dir.to_path_buf());
-    let validated = tokio::task::spawn_blocking(move || validate_dir(&files_dir, &cache_dir))
-        .await
-        .map_err(std::io::Error::other)??;
-    for (file, checked) in validated {
-        match checked {
-            Err(errors) => {
-                tracing::error!("invalid pipeline, not started:\n{errors}");
-                hub.refuse(&file, errors.to_string());
-                reports.push(Report {
-                    name: String::new(),
-                    file,
-                    result: Err(errors.to_string()),
-                });
-            }
-            Ok(spec) => {
-                // Its own cancellation, under the daemon's: it can be stopped alone.
-                let (state_dir, token) = (state_dir.to_path_buf(), shutdown.child_token());
-                tracing::info!(pipeline = %spec.name, file = %file.display(), sink = %spec.sink.location_display(), "pipeline started");
-                let name = spec.name.clone();
-                let metrics = hub.add(&name, file.clone(), digest_of(&file));
-                let spec = Arc::new(spec);
-                let task = running.spawn(supervise(spec, state_dir, metrics, token));
-                started.insert(task.id(), (file, name));
+    pipeline_files(dir)?;
+    let mut reloader = Reloader::new(dir, state_dir, hub.clone(), shutdown.clone());
+    reloader.reload(false).await;
+    if mode == Mode::Once {
+        while reloader.fleet.running() {
+            tokio::select! {
+                _ = reloader.fleet.next_end() => {}
+                _ = shutdown.cancelled() => break,
             }
         }
+        return Ok(reloader.finish().await);
     }
-    while let Some(done) = running.join_next_with_id().await {
-        let (id, result) = match done {
-            Ok((id, result)) => (
-                id,
-                result.map_err(|(o, e)| (o.stats.records, e.to_string())),
-            ),
-            Err(e) => (e.id(), Err((0, panic_reason(e)))),
-        };
-        let (file, name) = started.remove(&id).expect("every task was started here");
-        let result = match result {
-            Ok(o) => {
-                let s = o.stats;
-                tracing::info!(pipeline = %name, records = s.records, objects = s.objects, dead_letters = s.dead_letters, "pipeline finished");
-                Ok(format!(
-                    "{} records in {} objects under {} ({} dead letters)",
-                    s.records, s.objects, o.location, s.dead_letters
-                ))
+    let mut watcher = Watcher::new().map_err(std::io::Error::other)?;
+    let mut requests = hub.reload_requests().expect("one reload loop per hub");
+    let mut refresh = Refresh::default();
+    loop {
+        watcher.watch_only(reloader.watch_set());
+        refresh.set(reloader.refresh_period());
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = watcher.changed() => {
+                reloader.reload(false).await;
             }
-            Err((records, e)) => {
-                tracing::error!(pipeline = %name, error = %e, records, "pipeline failed");
-                // `supervise` records its own failures; a panicked task never got there.
-                if let Some(entry) = hub.pipelines().get(&name) {
-                    entry.metrics.set_state(State::Failed, Some(e.clone()));
+            Some(request) = requests.recv() => {
+                let summary = reloader.reload(true).await;
+                if let Some(answer) = request.answer {
+                    let _ = answer.send(summary);
                 }
-                Err(e)
             }
-        };
-        reports.push(Report { file, name, result });
+            _ = refresh.tick() => {
+                reloader.reload(false).await;
+            }
+            _ = reloader.fleet.next_end() => {}
+        }
     }
-    Ok(reports)
+    Ok(reloader.finish().await)
 }
 
-/// Why a pipeline task ended without a result: its panic message, or its cancellation.
-fn panic_reason(e: tokio::task::JoinError) -> String {
-    if !e.is_panic() {
-        return "the pipeline task was cancelled".into();
+/// A ticker at the shortest remote-registry refresh period, if any.
+#[derive(Default)]
+struct Refresh {
+    period: Option<Duration>,
+    ticker: Option<tokio::time::Interval>,
+}
+
+impl Refresh {
+    fn set(&mut self, period: Option<Duration>) {
+        if period != self.period {
+            self.period = period;
+            self.ticker = period.map(|p| {
+                let mut t = tokio::time::interval_at(tokio::time::Instant::now() + p, p);
+                t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                t
+            });
+        }
     }
-    let payload = e.into_panic();
-    let message = payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "(no message)".into());
-    format!(
-        "internal error: the pipeline panicked ({message}); its unwritten records stay uncommitted and are read again at the next start; please report it"
-    )
+
+    async fn tick(&mut self) {
+        match &mut self.ticker {
+            Some(t) => {
+                t.tick().await;
+            }
+            None => std::future::pending().await,
+        }
+    }
 }

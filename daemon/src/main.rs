@@ -8,7 +8,6 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 use weir::metrics::Hub;
-use weir::transform::Chain;
 
 // Many small, short-lived allocations on several threads: mimalloc keeps both the
 // time and the fragmentation (RSS) of that pattern far below the system allocator's.
@@ -33,11 +32,16 @@ enum LogFormat {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run every *.yaml pipeline in a directory until its sources end or SIGINT/SIGTERM.
+    /// Run every *.yaml pipeline in a directory, reloading changed files, until
+    /// SIGINT/SIGTERM (with --once: until every pipeline's input has ended).
     Run {
         /// Directory of pipeline files.
         #[arg(long, default_value = "pipelines", env = "WEIR_PIPELINES")]
         pipelines: PathBuf,
+        /// Run the pipelines as they are until each one's input ends, then exit: no
+        /// watching, no reloads (batch jobs, backfills, CI).
+        #[arg(long)]
+        once: bool,
         /// Where pipelines keep their source positions.
         #[arg(long, default_value = ".weir/state", env = "WEIR_STATE_DIR")]
         state_dir: PathBuf,
@@ -161,6 +165,7 @@ fn main() -> ExitCode {
         Command::Schema { command } => schema(command),
         Command::Run {
             pipelines,
+            once,
             state_dir,
             registry_listen,
             registry,
@@ -172,7 +177,12 @@ fn main() -> ExitCode {
                 registry: registry_listen.map(|addr| (addr, registry)),
                 admin: admin_listen.map(|addr| (addr, admin_token)),
             };
-            runtime.block_on(run(pipelines, state_dir, servers))
+            let mode = if once {
+                weir::daemon::Mode::Once
+            } else {
+                weir::daemon::Mode::Watch
+            };
+            runtime.block_on(run(pipelines, state_dir, servers, mode))
         }
     }
 }
@@ -215,26 +225,26 @@ fn schema(command: SchemaCommand) -> ExitCode {
 fn validate(paths: Vec<PathBuf>) -> ExitCode {
     let state = std::env::var_os("WEIR_STATE_DIR").unwrap_or_else(|| ".weir/state".into());
     let state = std::path::Path::new(&state);
-    let cache = weir::transform::CompileCache::new(weir::pipeline::plugin_cache_dir(state));
     let mut ok = true;
     for path in paths {
-        // A directory is checked as the daemon would run it: names must be unique.
+        // Every check a start or a reload makes; a directory is checked as the daemon
+        // runs it (names must be unique).
         let checked = if path.is_dir() {
-            weir::daemon::validate_dir(&path, state).unwrap_or_default()
+            match weir::daemon::validate_dir(&path, state) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("{}: cannot read the directory: {e}", path.display());
+                    ok = false;
+                    continue;
+                }
+            }
         } else {
-            let spec = weir::config::validate_in(&path, state);
-            vec![(path, spec)]
+            let prepared = weir::pipeline::prepare(&path, state);
+            vec![(path, prepared)]
         };
-        for (file, spec) in checked {
-            let checked =
-                spec.and_then(
-                    |spec| match Chain::load(&spec.transforms, &spec.name, &cache) {
-                        Ok(_) => Ok(spec),
-                        Err(e) => Err(weir::config::step_error(&spec, &e)),
-                    },
-                );
+        for (file, checked) in checked {
             match checked {
-                Ok(spec) => println!("{}: ok (pipeline `{}`)", file.display(), spec.name),
+                Ok(p) => println!("{}: ok (pipeline `{}`)", file.display(), p.spec.name),
                 Err(errors) => {
                     ok = false;
                     eprintln!("{errors}");
@@ -332,10 +342,16 @@ async fn start_servers(
 
 type Served = (&'static str, tokio::task::JoinHandle<std::io::Result<()>>);
 
-async fn run(pipelines: PathBuf, state_dir: PathBuf, servers: Servers) -> ExitCode {
+async fn run(
+    pipelines: PathBuf,
+    state_dir: PathBuf,
+    servers: Servers,
+    mode: weir::daemon::Mode,
+) -> ExitCode {
     let shutdown = CancellationToken::new();
     tokio::spawn(signals(shutdown.clone()));
     let hub = Arc::new(Hub::default());
+    tokio::spawn(reload_on_hangup(hub.clone()));
     let server_stop = CancellationToken::new();
     let served = match start_servers(servers, hub.clone(), &server_stop).await {
         Ok(s) => s,
@@ -344,7 +360,7 @@ async fn run(pipelines: PathBuf, state_dir: PathBuf, servers: Servers) -> ExitCo
             return ExitCode::FAILURE;
         }
     };
-    let reports = weir::daemon::run_dir(&pipelines, &state_dir, hub, shutdown).await;
+    let reports = weir::daemon::run_dir(&pipelines, &state_dir, hub, shutdown, mode).await;
     server_stop.cancel();
     for (what, task) in served {
         if let Ok(Err(e)) = task.await {
@@ -362,7 +378,7 @@ async fn run(pipelines: PathBuf, state_dir: PathBuf, servers: Servers) -> ExitCo
             return ExitCode::FAILURE;
         }
     };
-    if reports.is_empty() {
+    if reports.is_empty() && mode == weir::daemon::Mode::Once {
         eprintln!("error: no *.yaml pipeline in `{}`", pipelines.display());
         return ExitCode::FAILURE;
     }
@@ -387,6 +403,16 @@ async fn run(pipelines: PathBuf, state_dir: PathBuf, servers: Servers) -> ExitCo
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+/// Reads the pipeline directory again on each SIGHUP.
+async fn reload_on_hangup(hub: Arc<Hub>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangup = signal(SignalKind::hangup()).expect("SIGHUP handler installs");
+    while hangup.recv().await.is_some() {
+        tracing::info!("SIGHUP: reloading the pipeline directory");
+        drop(hub.request_reload());
     }
 }
 

@@ -8,4 +8,4 @@ rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add was
 bash tests/native-deps.sh
 cargo build --release --locked --manifest-path plugins/examples/Cargo.toml --target wasm32-wasip2 \
   --target-dir plugins/examples/target
-cargo run --release --locked -- run --pipelines examples/quickstart "$@"
+cargo run --release --locked -- run --once --pipelines examples/quickstart "$@"

@@ -1,5 +1,6 @@
 //! The admin API: `/health`, `/ready`, `/metrics` (Prometheus text format) and
-//! `/pipelines[/{name}]` (JSON status). With a token set, every endpoint but `/health`
+//! `/pipelines[/{name}]` (JSON status, with each file's last reload), and `POST /reload`
+//! (read the pipeline directory again, answer what changed). With a token set, every endpoint but `/health`
 //! and `/ready` (the probes) wants `Authorization: Bearer <token>`.
 
 use std::sync::Arc;
@@ -9,7 +10,7 @@ use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 use crate::metrics::{Entry, Hub, State as PipelineState};
@@ -26,6 +27,7 @@ pub fn router(hub: Arc<Hub>, token: Option<String>) -> Router {
         .route("/metrics", get(metrics))
         .route("/pipelines", get(pipelines))
         .route("/pipelines/{name}", get(pipeline))
+        .route("/reload", post(reload))
         .route_layer(middleware::from_fn_with_state(shared.clone(), authorize));
     Router::new()
         .route("/health", get(|| async { "ok\n" }))
@@ -97,7 +99,7 @@ async fn pipelines(State(s): State<Shared>) -> axum::Json<Value> {
         .hub
         .pipelines()
         .iter()
-        .map(|(name, entry)| describe(name, entry))
+        .map(|(name, entry)| describe(&s.hub, name, entry))
         .collect();
     let refused: Vec<Value> = s
         .hub
@@ -110,7 +112,7 @@ async fn pipelines(State(s): State<Shared>) -> axum::Json<Value> {
 
 async fn pipeline(State(s): State<Shared>, Path(name): Path<String>) -> Response {
     match s.hub.pipelines().get(&name) {
-        Some(entry) => axum::Json(describe(&name, entry)).into_response(),
+        Some(entry) => axum::Json(describe(&s.hub, &name, entry)).into_response(),
         None => {
             let body = json!({"error": format!("no pipeline `{name}`")});
             (StatusCode::NOT_FOUND, axum::Json(body)).into_response()
@@ -120,7 +122,7 @@ async fn pipeline(State(s): State<Shared>, Path(name): Path<String>) -> Response
 
 /// A pipeline's status as JSON. Settings and secrets are not in it: the file is named
 /// and identified by its digest.
-fn describe(name: &str, entry: &Entry) -> Value {
+fn describe(hub: &Hub, name: &str, entry: &Entry) -> Value {
     let status = entry.metrics.status();
     let (buffered, open, freshness) = entry.metrics.gauges();
     json!({
@@ -137,5 +139,32 @@ fn describe(name: &str, entry: &Entry) -> Value {
         "last_flush": status.as_ref().and_then(|s| s.last_flush.clone()),
         // State in a local directory has no lease.
         "lease": status.as_ref().and_then(|s| s.lease.clone()),
+        // A refused change names its file, line, key and reason here.
+        "last_reload": hub.last_reload(&entry.file),
     })
+}
+
+/// Reads the pipeline directory again, as SIGHUP does, and answers what changed: 200,
+/// or 422 when a change was refused (the previous version of that pipeline runs on).
+async fn reload(State(s): State<Shared>) -> Response {
+    let answered = s.hub.request_reload();
+    // A reload drains the pipelines it replaces: that can take a flush to the store.
+    match tokio::time::timeout(std::time::Duration::from_secs(300), answered).await {
+        Ok(Ok(summary)) => {
+            let code = if summary.failed() {
+                StatusCode::UNPROCESSABLE_ENTITY
+            } else {
+                StatusCode::OK
+            };
+            (code, axum::Json(summary)).into_response()
+        }
+        Ok(Err(_)) => {
+            let body = json!({"error": "this daemon does not reload: it runs with --once"});
+            (StatusCode::CONFLICT, axum::Json(body)).into_response()
+        }
+        Err(_) => {
+            let body = json!({"error": "the reload did not finish within 300 s; see the log and GET /pipelines"});
+            (StatusCode::GATEWAY_TIMEOUT, axum::Json(body)).into_response()
+        }
+    }
 }

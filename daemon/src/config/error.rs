@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use marked_yaml::Span;
 
 /// One problem in a pipeline file. Always the user's fault; retrying cannot help.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ConfigError {
     pub file: PathBuf,
     /// 1-based; 0 when the problem has no single place (e.g. the file cannot be read).

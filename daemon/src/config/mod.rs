@@ -15,4 +15,4 @@ pub use load::{load_pipeline, parse_pipeline};
 pub use model::*;
 pub use transforms::step_error;
 pub use units::{ByteSize, Duration};
-pub use validate::{PipelineSpec, name_taken, validate, validate_in};
+pub use validate::{PipelineSpec, name_taken, registry_dir, validate, validate_in};

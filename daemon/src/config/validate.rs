@@ -107,7 +107,7 @@ impl Checker<'_> {
 
 /// The local registry a pipeline reads: its directory, or for an `http(s)://`
 /// registry the cached mirror of its subject, fetched when stale.
-fn registry_dir(
+pub fn registry_dir(
     s: &crate::config::SchemaConfig,
     base: &Path,
     state_dir: &Path,

@@ -332,6 +332,17 @@ impl PipelineMetrics {
         }
     }
 
+    /// Removes the pipeline's state series: it no longer runs here.
+    pub fn retire(&self) {
+        let Some(h) = &self.0 else { return };
+        for s in State::ALL {
+            h.families.state.remove(&StateLabels {
+                pipeline: h.name.clone(),
+                state: s.as_str().to_string(),
+            });
+        }
+    }
+
     pub fn status(&self) -> Option<Status> {
         self.0
             .as_ref()

@@ -5,7 +5,9 @@ mod arrow_fields;
 mod binary;
 mod columns;
 mod decode;
+mod prepare;
 mod run;
 
 pub use decode::Decoder;
-pub use run::{PipelineError, PipelineOutcome, plugin_cache_dir, run_pipeline};
+pub use prepare::{Prepared, plugin_cache_dir, prepare};
+pub use run::{PipelineError, PipelineOutcome, run_pipeline};

@@ -11,6 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::decode::{Decoder, StopAt};
+use super::prepare::Prepared;
 use crate::config::PipelineSpec;
 use crate::metrics::{Lease, PipelineMetrics, State};
 use crate::position::Position;
@@ -19,7 +20,7 @@ use crate::sink::writer::SinkStats;
 use crate::sink::{Routed, SinkError, SinkWriter, StoreError, open_store};
 use crate::source::{SourceContext, SourceError, SourceEvent};
 use crate::state::{PipelineState, Positions, StateError};
-use crate::transform::{Chain, CompileCache};
+use crate::transform::Chain;
 
 /// Batches waiting between the source and the decode stage, and between the decode stage
 /// and the writer; the memory budget keeps room for them.
@@ -41,9 +42,6 @@ pub enum PipelineError {
     Sink(#[from] SinkError),
     #[error(transparent)]
     Source(#[from] SourceError),
-    /// A transform plugin could not be loaded or rejected its configuration.
-    #[error("{0}")]
-    Plugin(String),
     /// A bug in Weir; the positions of unwritten records stay uncommitted.
     #[error("internal error in the {stage} stage: {reason}; please report it")]
     Internal { stage: &'static str, reason: String },
@@ -93,11 +91,12 @@ impl PipelineOutcome {
 }
 
 pub async fn run_pipeline(
-    spec: Arc<PipelineSpec>,
+    prepared: Prepared,
     state_dir: &Path,
     metrics: PipelineMetrics,
     shutdown: CancellationToken,
 ) -> Result<PipelineOutcome, (PipelineOutcome, PipelineError)> {
+    let Prepared { spec, chain } = prepared;
     let location = spec.sink.location_display();
     let failed = |e: PipelineError| {
         (
@@ -108,16 +107,6 @@ pub async fn run_pipeline(
             e,
         )
     };
-    // Compiling plugins blocks: it runs off the async workers.
-    let (dir, loading_spec) = (state_dir.to_path_buf(), spec.clone());
-    let loading = tokio::task::spawn_blocking(move || load_chain(&loading_spec, &dir));
-    let chain = loading.await.map_err(|e| {
-        failed(PipelineError::Internal {
-            stage: "plugin loading",
-            reason: e.to_string(),
-        })
-    })?;
-    let chain = chain.map_err(failed)?;
     let Some(state) = open_state(&spec, state_dir, &metrics, &shutdown)
         .await
         .map_err(failed)?
@@ -280,24 +269,6 @@ async fn run_stages(
         Some(e) => Err((outcome, e)),
         None => Ok(outcome),
     }
-}
-
-/// Loads the pipeline's transform plugins (compiled components are cached next to the
-/// state directory). Blocking: it may compile.
-fn load_chain(spec: &PipelineSpec, state_dir: &Path) -> Result<Option<Arc<Chain>>, PipelineError> {
-    if spec.transforms.is_empty() {
-        return Ok(None);
-    }
-    let cache = CompileCache::new(plugin_cache_dir(state_dir));
-    Chain::load(&spec.transforms, &spec.name, &cache)
-        .map(|c| c.map(Arc::new))
-        .map_err(|e| PipelineError::Plugin(crate::config::step_error(spec, &e).to_string()))
-}
-
-/// Where compiled plugins are cached: `cache/plugins` beside the state directory.
-pub fn plugin_cache_dir(state_dir: &Path) -> std::path::PathBuf {
-    let parent = state_dir.parent().unwrap_or(state_dir);
-    parent.join("cache").join("plugins")
 }
 
 /// What the decode stage hands the writer, in source order.

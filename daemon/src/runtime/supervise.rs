@@ -3,14 +3,12 @@
 //! attempt) restarts it from its stored positions after a growing, jittered wait.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::config::PipelineSpec;
 use crate::metrics::{PipelineMetrics, State};
-use crate::pipeline::{PipelineError, PipelineOutcome, run_pipeline};
+use crate::pipeline::{PipelineError, PipelineOutcome, Prepared, run_pipeline};
 use crate::sink::retry::jittered;
 
 /// The first restart waits about this long; each later one up to twice as long.
@@ -19,18 +17,24 @@ const FIRST_RESTART: Duration = Duration::from_secs(1);
 const LONGEST_RESTART: Duration = Duration::from_secs(60);
 
 pub async fn supervise(
-    spec: Arc<PipelineSpec>,
+    prepared: Prepared,
     state_dir: PathBuf,
     metrics: PipelineMetrics,
     shutdown: CancellationToken,
 ) -> Result<PipelineOutcome, (PipelineOutcome, PipelineError)> {
+    let spec = prepared.spec.clone();
     let mut failures = 0;
     let mut done = PipelineOutcome {
         stats: Default::default(),
         location: spec.sink.location_display(),
     };
     loop {
-        let run = run_pipeline(spec.clone(), &state_dir, metrics.clone(), shutdown.clone());
+        let run = run_pipeline(
+            prepared.clone(),
+            &state_dir,
+            metrics.clone(),
+            shutdown.clone(),
+        );
         let (outcome, error) = match run.await {
             Ok(outcome) => {
                 metrics.set_state(State::Finished, None);

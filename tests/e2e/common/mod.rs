@@ -32,8 +32,16 @@ pub fn weir() -> Command {
     cmd
 }
 
-/// `weir run` on a pipeline folder with its own state folder.
+/// `weir run --once` on a pipeline folder with its own state folder: it exits when every
+/// pipeline has ended (tests of reloads use [`weir_daemon`]).
 pub fn weir_run(pipelines: &Path, state: &Path) -> Command {
+    let mut cmd = weir_daemon(pipelines, state);
+    cmd.arg("--once");
+    cmd
+}
+
+/// `weir run` as a daemon: it watches the folder and reloads until SIGTERM.
+pub fn weir_daemon(pipelines: &Path, state: &Path) -> Command {
     let mut cmd = weir();
     cmd.arg("run")
         .arg("--pipelines")

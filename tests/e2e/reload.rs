@@ -1,0 +1,289 @@
+//! Hot reload: a pipeline file rewritten 100 times while it writes (valid and invalid
+//! versions alternating), a plugin rebuilt in place, a file added and removed, SIGHUP
+//! and `POST /reload`: every record lands once, every refused version is reported with
+//! its place, and the other pipeline of the daemon keeps delivering.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use common::daemon::{Daemon, http_request};
+use common::{build_plugins, read_dir_lake, root, weir_daemon};
+use serde_json::Value;
+
+/// The pipeline the test edits: orders → redact → Parquet.
+struct Edited {
+    prefix: String,
+    interval_ms: u64,
+    keep_last: u64,
+}
+
+impl Edited {
+    fn yaml(&self, lake: &Path, broken: Option<Broken>) -> String {
+        let plugin = root().join("plugins/examples/target/wasm32-wasip2/release/redact.wasm");
+        let (subject, colour, bogus) = match broken {
+            Some(Broken::Schema) => ("nope", "", ""),
+            Some(Broken::Init) => ("orders", "\n      colour: red", ""),
+            Some(Broken::Key) => ("orders", "", "\n  bogus: 1"),
+            _ => ("orders", "", ""),
+        };
+        let mut text = format!(
+            "apiVersion: weir/v1\nname: edited\nsource:\n  type: generator\n  kind: orders\n  rate_per_sec: 1000\n  batch_size: 50\n\
+             transforms:\n  - plugin: {}\n    config:\n      fields: [email, phone]\n      keep_last: {}{colour}\n\
+             schema:\n  registry: {}\n  subject: {subject}\n\
+             sink:\n  url: {}\n  prefix: \"{}/\"{bogus}\n  time:\n    field: event_time\n  buffer:\n    interval: {}ms\n",
+            plugin.display(),
+            self.keep_last,
+            root().join("schemas").display(),
+            lake.display(),
+            self.prefix,
+            self.interval_ms,
+        );
+        if matches!(broken, Some(Broken::Yaml)) {
+            text.push_str("sink: [unclosed\n");
+        }
+        text
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Broken {
+    Yaml,
+    Key,
+    Init,
+    Schema,
+}
+
+fn steady(lake: &Path) -> String {
+    format!(
+        "apiVersion: weir/v1\nname: steady\nsource:\n  type: generator\n  kind: orders\n  rate_per_sec: 400\n  batch_size: 20\n\
+         schema:\n  registry: {}\n  subject: orders\n\
+         sink:\n  url: {}\n  prefix: \"steady/\"\n  buffer:\n    interval: 1s\n",
+        root().join("schemas").display(),
+        lake.display(),
+    )
+}
+
+/// Writes `text` to `file` in place, or (every other time) as editors do: a new file
+/// renamed over the old one.
+fn save(file: &Path, text: &str, atomically: bool) {
+    if atomically {
+        let tmp = file.with_extension("yaml.tmp");
+        std::fs::write(&tmp, text).unwrap();
+        std::fs::rename(&tmp, file).unwrap();
+    } else {
+        std::fs::write(file, text).unwrap();
+    }
+}
+
+/// `last_reload` of a pipeline once its time is after `after_ms` (fails after 30 s).
+fn next_reload(daemon: &Daemon, name: &str, after_ms: u64) -> Value {
+    let start = Instant::now();
+    loop {
+        let reload = daemon.pipeline(name)["last_reload"].clone();
+        if reload["at_ms"].as_u64().is_some_and(|at| at > after_ms) {
+            return reload;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no reload of `{name}` after {after_ms}; last: {reload}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Order numbers in the lake's data objects under `prefix`, with how often each occurs.
+fn orders_under(lake: &Path, prefix: &str) -> BTreeMap<u64, u32> {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let objects = runtime.block_on(read_dir_lake(lake));
+    let mut seen = BTreeMap::new();
+    for (key, rows) in objects {
+        if !key.starts_with(prefix) {
+            continue;
+        }
+        for row in rows {
+            let v: Value = serde_json::from_str(&row).unwrap();
+            let id = v["order_id"].as_str().unwrap();
+            let n: u64 = id.rsplit('-').next().unwrap().parse().unwrap();
+            *seen.entry(n).or_insert(0) += 1;
+        }
+    }
+    seen
+}
+
+/// Every order from 0 up, each once; the count.
+fn assert_once_from_zero(seen: &BTreeMap<u64, u32>, what: &str) -> u64 {
+    let twice: Vec<_> = seen.iter().filter(|(_, c)| **c > 1).take(10).collect();
+    assert!(twice.is_empty(), "{what}: orders written twice: {twice:?}");
+    let n = seen.len() as u64;
+    let missing: Vec<u64> = (0..n).filter(|i| !seen.contains_key(i)).take(10).collect();
+    assert!(
+        missing.is_empty(),
+        "{what}: orders missing: {missing:?} of {n}"
+    );
+    n
+}
+
+/// Modification times of the data objects under `prefix`, oldest first.
+fn written_at(dir: &Path) -> Vec<SystemTime> {
+    let mut times = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path: PathBuf = entry.unwrap().path();
+        if path.is_file() {
+            times.push(std::fs::metadata(&path).unwrap().modified().unwrap());
+        }
+    }
+    times.sort();
+    times
+}
+
+#[test]
+fn a_pipeline_rewritten_100_times_under_load_loses_and_repeats_nothing_and_its_neighbour_keeps_delivering()
+ {
+    build_plugins();
+    let dir = tempfile::tempdir().unwrap();
+    let (pipelines, lake) = (dir.path().join("pipelines"), dir.path().join("lake"));
+    std::fs::create_dir_all(&pipelines).unwrap();
+    let file = pipelines.join("edited.yaml");
+    let mut edited = Edited {
+        prefix: "edited/v0".into(),
+        interval_ms: 1000,
+        keep_last: 4,
+    };
+    save(&file, &edited.yaml(&lake, None), false);
+    save(&pipelines.join("steady.yaml"), &steady(&lake), false);
+    let daemon = Daemon::with_admin(weir_daemon(&pipelines, &dir.path().join("state")), "reload");
+    assert!(daemon.wait_for("pipeline started pipeline=steady", Duration::from_secs(60)));
+    std::thread::sleep(Duration::from_secs(2));
+
+    let broken = [Broken::Yaml, Broken::Key, Broken::Init, Broken::Schema];
+    let mut last_ms = next_reload(&daemon, "edited", 0)["at_ms"].as_u64().unwrap();
+    let started = Instant::now();
+    for i in 1..=100u64 {
+        let version = if i % 2 == 1 {
+            match (i / 2) % 3 {
+                0 => edited.prefix = format!("edited/v{i}"),
+                1 => edited.interval_ms = 500 + i,
+                _ => edited.keep_last = i,
+            }
+            None
+        } else {
+            Some(broken[((i / 2) % 4) as usize])
+        };
+        save(&file, &edited.yaml(&lake, version), i % 4 < 2);
+        let reload = next_reload(&daemon, "edited", last_ms);
+        last_ms = reload["at_ms"].as_u64().unwrap();
+        match version {
+            None => assert_eq!(reload["result"], "applied", "version {i}: {reload}"),
+            Some(kind) => {
+                assert_eq!(
+                    reload["result"], "failed",
+                    "version {i} ({kind:?}): {reload}"
+                );
+                let error = &reload["errors"][0];
+                assert!(
+                    error["line"].as_u64().unwrap() >= 1
+                        && !error["message"].as_str().unwrap().is_empty(),
+                    "version {i} ({kind:?}) must be reported with its place and reason: {reload}"
+                );
+                // The version before it runs on.
+                assert_eq!(daemon.pipeline("edited")["state"], "running", "version {i}");
+            }
+        }
+        // Records flow between versions, as they would between an operator's edits.
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    let edits = started.elapsed();
+    let file_label = file.display().to_string();
+    let count = |result: &str| {
+        daemon.metric(&format!(
+            "weir_config_reloads_total{{file=\"{file_label}\",result=\"{result}\"}}"
+        ))
+    };
+    assert_eq!((count("applied"), count("failed")), (50.0, 50.0));
+    assert_eq!(
+        daemon.pipeline("steady")["last_reload"]["result"],
+        "started"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let status = daemon.stop();
+    assert!(
+        status.success(),
+        "weir must exit 0 after SIGTERM, got {status}"
+    );
+
+    let edited_orders = assert_once_from_zero(&orders_under(&lake, "edited/"), "edited");
+    let steady_orders = assert_once_from_zero(&orders_under(&lake, "steady/"), "steady");
+    let prefixes = std::fs::read_dir(lake.join("edited")).unwrap().count();
+    eprintln!(
+        "100 versions in {edits:.1?}: edited wrote {edited_orders} orders under {prefixes} prefixes, steady {steady_orders}"
+    );
+    assert!(prefixes >= 17, "every prefix change is applied: {prefixes}");
+    // The neighbour never paused: with a 1 s interval, an object at least every 2.5 s.
+    let times = written_at(&lake.join("steady"));
+    let gaps = times.windows(2).map(|w| w[1].duration_since(w[0]).unwrap());
+    let longest = gaps.max().unwrap();
+    assert!(
+        longest <= Duration::from_millis(2500),
+        "steady stalled for {longest:?} during the reloads"
+    );
+}
+
+#[test]
+fn files_added_and_removed_start_and_drain_pipelines_and_an_explicit_reload_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pipelines, lake) = (dir.path().join("pipelines"), dir.path().join("lake"));
+    std::fs::create_dir_all(&pipelines).unwrap();
+    // An empty directory: the daemon waits for files.
+    let daemon = Daemon::with_admin(weir_daemon(&pipelines, &dir.path().join("state")), "add");
+    let added = pipelines.join("steady.yaml");
+    save(&added, &steady(&lake), true);
+    let reload = next_reload(&daemon, "steady", 0);
+    assert_eq!(reload["result"], "started", "{reload}");
+    std::thread::sleep(Duration::from_secs(2));
+
+    // Comments only: kept, nothing drained (an explicit reload reports it).
+    let kept_text = format!("# owned by the data team\n{}", steady(&lake));
+    save(&added, &kept_text, false);
+    let answer = http_request(daemon.admin.as_ref().unwrap(), "POST", "/reload");
+    let answer: Value = serde_json::from_str(&answer).unwrap();
+    assert!(
+        answer["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["result"] == "kept"),
+        "{answer}"
+    );
+
+    // A refused version: the running one goes on, the status says where and why.
+    let kept_at = daemon.pipeline("steady")["last_reload"]["at_ms"]
+        .as_u64()
+        .unwrap();
+    save(
+        &added,
+        "apiVersion: weir/v1\nname: steady\nsource: {type: nowhere}\n",
+        false,
+    );
+    let refused = next_reload(&daemon, "steady", kept_at);
+    assert_eq!(refused["result"], "failed", "{refused}");
+    assert_eq!(refused["errors"][0]["line"], 3, "{refused}");
+    assert_eq!(daemon.pipeline("steady")["state"], "running");
+    assert!(daemon.get("/metrics").contains("weir_config_refused{file="));
+    // SIGHUP reads the directory again and reports the refusal again.
+    daemon.signal("HUP");
+    let again = next_reload(&daemon, "steady", refused["at_ms"].as_u64().unwrap());
+    assert_eq!(again["result"], "failed", "{again}");
+
+    // Removed: drained and stopped, everything it read is in the lake.
+    std::fs::remove_file(&added).unwrap();
+    common::wait_until("the pipeline to be gone", || {
+        daemon.get("/pipelines/steady").contains("no pipeline")
+    });
+    let status = daemon.stop();
+    assert!(status.success(), "{status}");
+    let n = assert_once_from_zero(&orders_under(&lake, "steady/"), "steady");
+    assert!(n > 0);
+}

@@ -287,3 +287,131 @@ fn files_added_and_removed_start_and_drain_pipelines_and_an_explicit_reload_answ
     let n = assert_once_from_zero(&orders_under(&lake, "steady/"), "steady");
     assert!(n > 0);
 }
+
+#[test]
+fn a_plugin_rebuilt_in_place_is_loaded_and_no_record_is_lost_or_repeated() {
+    let plugins = build_plugins();
+    let dir = tempfile::tempdir().unwrap();
+    let (pipelines, lake) = (dir.path().join("pipelines"), dir.path().join("lake"));
+    std::fs::create_dir_all(&pipelines).unwrap();
+    let plugin = dir.path().join("plugin/mask.wasm");
+    std::fs::create_dir_all(plugin.parent().unwrap()).unwrap();
+    let redact = root().join("plugins/examples/target/wasm32-wasip2/release/redact.wasm");
+    std::fs::copy(&redact, &plugin).unwrap();
+    let yaml = format!(
+        "apiVersion: weir/v1\nname: masked\nsource:\n  type: generator\n  kind: orders\n  rate_per_sec: 1000\n  batch_size: 50\n\
+         transforms:\n  - plugin: {}\n    config:\n      fields: [email]\n\
+         schema:\n  registry: {}\n  subject: orders\n\
+         sink:\n  url: {}\n  format: jsonl\n  buffer:\n    interval: 500ms\n",
+        plugin.display(),
+        root().join("schemas").display(),
+        lake.display()
+    );
+    save(&pipelines.join("masked.yaml"), &yaml, false);
+    let daemon = Daemon::with_admin(weir_daemon(&pipelines, &dir.path().join("state")), "plugin");
+    let started = next_reload(&daemon, "masked", 0);
+    std::thread::sleep(Duration::from_secs(2));
+    // The "rebuild": the compiler writes a new component over the old file.
+    std::fs::write(&plugin, std::fs::read(plugins.join("noop.wasm")).unwrap()).unwrap();
+    let applied = next_reload(&daemon, "masked", started["at_ms"].as_u64().unwrap());
+    assert_eq!(applied["result"], "applied", "{applied}");
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(daemon.stop().success());
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let objects = runtime.block_on(read_dir_lake(&lake));
+    let (mut masked, mut plain, mut seen) = (0, 0, BTreeMap::new());
+    for rows in objects.values() {
+        for row in rows {
+            let v: Value = serde_json::from_str(row).unwrap();
+            let n: u64 = v["order_id"].as_str().unwrap()[4..].parse().unwrap();
+            *seen.entry(n).or_insert(0u32) += 1;
+            let email = v["customer"]["email"].as_str().unwrap();
+            if email == "***" {
+                masked += 1
+            } else {
+                plain += 1
+            }
+        }
+    }
+    assert_once_from_zero(&seen, "masked");
+    assert!(
+        masked > 0 && plain > 0,
+        "before the rebuild masked, after it not: {masked} / {plain}"
+    );
+}
+
+#[test]
+fn a_schema_version_added_while_records_need_it_is_used_without_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pipelines, lake) = (dir.path().join("pipelines"), dir.path().join("lake"));
+    let (registry, input) = (dir.path().join("schemas"), dir.path().join("in"));
+    for d in [&pipelines, &registry.join("orders"), &input] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let v1 = std::fs::read_to_string(root().join("schemas/orders/1.json")).unwrap();
+    std::fs::write(registry.join("orders/1.json"), &v1).unwrap();
+    let yaml = format!(
+        "apiVersion: weir/v1\nname: refunds\nsource:\n  type: file\n  path: {}/*.ndjson\n  mode: follow\n  poll_interval: 200ms\n\
+         schema:\n  registry: {}\n  subject: orders\n\
+         sink:\n  url: {}\n  prefix: \"orders/\"\n  buffer:\n    interval: 500ms\n",
+        input.display(),
+        registry.display(),
+        lake.display()
+    );
+    save(&pipelines.join("refunds.yaml"), &yaml, false);
+    let daemon = Daemon::with_admin(weir_daemon(&pipelines, &dir.path().join("state")), "schema");
+    let started = next_reload(&daemon, "refunds", 0);
+
+    // Refunds before version 2 knows them: schema-mismatch dead letters.
+    let batch = input.join("a.ndjson");
+    refund_orders(&batch, 0, 200);
+    common::wait_until("the early refunds to be dead letters", || {
+        daemon
+            .metric("weir_dead_letters_total{pipeline=\"refunds\",error_type=\"schema-mismatch\"}")
+            >= 100.0
+    });
+    // Version 2 adds the status; the registry folder is watched.
+    let v2 = v1.replace("\"cancelled\"]", "\"cancelled\", \"refunded\"]");
+    assert_ne!(v1, v2);
+    std::fs::write(registry.join("orders/2.json"), v2).unwrap();
+    let applied = next_reload(&daemon, "refunds", started["at_ms"].as_u64().unwrap());
+    assert_eq!(applied["result"], "applied", "{applied}");
+    refund_orders(&batch, 200, 400);
+    common::wait_until("every later order to be in the lake", || {
+        let lake_orders = daemon.metric("weir_records_delivered_total{pipeline=\"refunds\"}");
+        lake_orders >= 300.0
+    });
+    assert!(daemon.stop().success());
+    let delivered = orders_under(&lake, "orders/");
+    // Before: only non-refunds; after: all 200.
+    assert_eq!(delivered.range(200..).count(), 200);
+    assert_eq!(delivered.range(..200).count(), 100);
+    assert!(delivered.values().all(|c| *c == 1));
+}
+
+/// Orders `from..to` appended to `path`; every other one (odd numbers) refunded.
+fn refund_orders(path: &Path, from: u64, to: u64) {
+    let tmp = path.with_extension("part");
+    common::orders::append_orders(&tmp, from, to, 1000);
+    let lines: String = std::fs::read_to_string(&tmp)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            let n: u64 = v["order_id"].as_str().unwrap()[4..].parse().unwrap();
+            let mut v = v;
+            if n % 2 == 1 {
+                v["status"] = "refunded".into();
+            }
+            format!("{v}\n")
+        })
+        .collect();
+    std::fs::remove_file(&tmp).unwrap();
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    std::io::Write::write_all(&mut file, lines.as_bytes()).unwrap();
+}

@@ -81,6 +81,12 @@ pub async fn run_dir(
     pipeline_files(dir)?;
     let mut reloader = Reloader::new(dir, state_dir, hub.clone(), shutdown.clone());
     reloader.reload(false).await;
+    // systemd (`Type=notify`) learns the daemon is up; nothing without NOTIFY_SOCKET.
+    let status = format!("{} pipelines started", hub.pipelines().len());
+    let _ = sd_notify::notify(&[
+        sd_notify::NotifyState::Ready,
+        sd_notify::NotifyState::Status(&status),
+    ]);
     if mode == Mode::Once {
         while reloader.fleet.running() {
             tokio::select! {

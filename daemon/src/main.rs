@@ -425,5 +425,6 @@ async fn signals(shutdown: CancellationToken) {
         _ = term.recv() => {}
     }
     tracing::info!("shutting down: flushing buffers and committing positions");
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     shutdown.cancel();
 }

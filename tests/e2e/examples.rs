@@ -35,3 +35,17 @@ fn the_kafka_to_s3_walkthrough_archives_every_payment_once() {
         assert!(stdout.contains(line), "`{line}` not in:\n{stdout}");
     }
 }
+
+/// `examples/deploy/`: the Kubernetes manifest's pipelines and schemas, laid out as the
+/// pod mounts them, pass `weir validate`; the flags it and the systemd unit give exist.
+#[test]
+fn the_deployment_examples_validate_with_this_weir() {
+    let weir = env!("CARGO_BIN_EXE_weir");
+    let examples = root().join("examples/deploy");
+    let out = common::python_script(
+        "deploy_check.py",
+        &[weir, examples.to_str().unwrap()],
+        "pyyaml",
+    );
+    assert!(out.contains("ok (pipeline `payments`)"), "{out}");
+}

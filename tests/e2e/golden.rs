@@ -56,3 +56,8 @@ async fn redact_and_route_plugins_into_partition_prefixes() {
 async fn filter_and_explode_plugins() {
     run_case("plugins_filter_explode").await;
 }
+
+#[tokio::test]
+async fn jsonl_validated_against_a_schema_without_columns() {
+    run_case("shapes_jsonl").await;
+}

@@ -415,3 +415,30 @@ fn refund_orders(path: &Path, from: u64, to: u64) {
         .unwrap();
     std::io::Write::write_all(&mut file, lines.as_bytes()).unwrap();
 }
+
+/// `Type=notify` under systemd: READY=1 once the pipelines started, STOPPING=1 when
+/// SIGTERM begins the drain.
+#[test]
+fn systemd_hears_ready_and_stopping() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pipelines, lake) = (dir.path().join("pipelines"), dir.path().join("lake"));
+    std::fs::create_dir_all(&pipelines).unwrap();
+    save(&pipelines.join("steady.yaml"), &steady(&lake), false);
+    let socket_path = dir.path().join("notify.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let mut cmd = weir_daemon(&pipelines, &dir.path().join("state"));
+    cmd.env("NOTIFY_SOCKET", &socket_path);
+    let daemon = Daemon::start(cmd, Some("systemd"));
+    let mut message = [0u8; 512];
+    let n = socket.recv(&mut message).unwrap();
+    let ready = String::from_utf8_lossy(&message[..n]).to_string();
+    assert!(ready.contains("READY=1"), "{ready}");
+    assert!(ready.contains("STATUS=1 pipelines started"), "{ready}");
+    daemon.signal("TERM");
+    let n = socket.recv(&mut message).unwrap();
+    assert!(String::from_utf8_lossy(&message[..n]).contains("STOPPING=1"));
+    assert!(daemon.stop().success());
+}

@@ -249,6 +249,14 @@ fn sink_spec(
             )
         })
         .ok();
+    if let (Format::Parquet, Some(reason)) = (s.format, schema.and_then(|x| x.no_columns.as_ref()))
+    {
+        c.fail(
+            "schema.subject",
+            format!("the schema cannot fix Parquet columns: {reason}"),
+            "give every property one `type` (optionally with null) for Parquet, or use `sink.format: jsonl` to archive the records as they are (validated against the schema as it is)",
+        );
+    }
     if s.format == Format::Parquet && config.schema.is_none() {
         c.fail(
             "sink.format",
@@ -450,6 +458,11 @@ fn metadata_columns(
 }
 
 fn schema_has(schema: &Schema, dotted: &str) -> bool {
+    if schema.no_columns.is_some() {
+        // No columns to look in: the field is read from each record, and a record
+        // without it is a dead letter.
+        return true;
+    }
     let mut fields = schema.arrow.fields().clone();
     for (i, part) in dotted.split('.').enumerate() {
         let Some((_, f)) = fields.find(part) else {

@@ -44,6 +44,9 @@ pub struct Schema {
     pub refused: Vec<(u32, String)>,
     /// For JSON records: the framing and the schema ids records may name.
     pub frames: Option<crate::wire::json::JsonFrames>,
+    /// Why the schema maps to no Parquet columns (`oneOf`, a property without `type`):
+    /// records are still validated, but only a JSON-lines sink can take them.
+    pub no_columns: Option<String>,
 }
 
 enum Validator {
@@ -77,7 +80,11 @@ impl Schema {
         version: u32,
         doc: &Value,
     ) -> Result<Self, String> {
-        let arrow = Arc::new(json_schema::to_arrow(doc)?);
+        // Columns are needed by Parquet only; a raw archive validates against any schema.
+        let (arrow, no_columns) = match json_schema::to_arrow(doc) {
+            Ok(arrow) => (Arc::new(arrow), None),
+            Err(reason) => (Arc::new(arrow_schema::Schema::empty()), Some(reason)),
+        };
         let validator = jsonschema::options_for::<record_json::SonicJson>()
             .should_validate_formats(true)
             .build(doc)
@@ -90,6 +97,7 @@ impl Schema {
             wire: None,
             refused: Vec::new(),
             frames: None,
+            no_columns,
         })
     }
 
@@ -105,6 +113,7 @@ impl Schema {
             wire: None,
             refused: Vec::new(),
             frames: None,
+            no_columns: None,
         })
     }
 
@@ -118,6 +127,7 @@ impl Schema {
             wire: Some(wire),
             refused: Vec::new(),
             frames: None,
+            no_columns: None,
         }
     }
 

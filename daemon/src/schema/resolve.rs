@@ -81,9 +81,14 @@ pub fn resolve(registry: &LocalRegistry, config: &SchemaConfig) -> Result<Schema
             let mut older_arrow = Vec::new();
             for v in &older {
                 let s = Schema::compile(v).map_err(|reason| invalid(v, reason))?;
+                if let Some(reason) = s.no_columns {
+                    schema
+                        .no_columns
+                        .get_or_insert(format!("version {}: {reason}", v.version));
+                }
                 older_arrow.push(s.arrow.as_ref().clone());
             }
-            if !older_arrow.is_empty() {
+            if !older_arrow.is_empty() && schema.no_columns.is_none() {
                 schema.arrow = Arc::new(widen_arrow(&schema.arrow, &older_arrow));
             }
             let writers = versions.iter().map(|v| (v.id, writers_state(v))).collect();

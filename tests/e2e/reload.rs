@@ -341,8 +341,33 @@ fn a_plugin_rebuilt_in_place_is_loaded_and_no_record_is_lost_or_repeated() {
     );
 }
 
+/// How a new version of `orders` (one that knows `refunded`) reaches the registry.
+#[derive(Clone, Copy, Debug)]
+enum NewVersion {
+    /// Written into the local registry folder the pipeline reads.
+    File,
+    /// Registered through the daemon's own registry API (`--registry-listen`).
+    DaemonApi,
+    /// Registered in a remote registry the pipeline mirrors (`registry_refresh: 1s`).
+    Remote,
+}
+
 #[test]
-fn a_schema_version_added_while_records_need_it_is_used_without_a_restart() {
+fn a_schema_version_added_to_the_registry_folder_is_used_without_a_restart() {
+    schema_version_added_live(NewVersion::File);
+}
+
+#[test]
+fn a_schema_version_registered_through_the_registry_api_is_used_without_a_restart() {
+    schema_version_added_live(NewVersion::DaemonApi);
+}
+
+#[test]
+fn a_schema_version_appearing_in_a_remote_registry_is_used_at_its_refresh() {
+    schema_version_added_live(NewVersion::Remote);
+}
+
+fn schema_version_added_live(how: NewVersion) {
     let dir = tempfile::tempdir().unwrap();
     let (pipelines, lake) = (dir.path().join("pipelines"), dir.path().join("lake"));
     let (registry, input) = (dir.path().join("schemas"), dir.path().join("in"));
@@ -351,16 +376,51 @@ fn a_schema_version_added_while_records_need_it_is_used_without_a_restart() {
     }
     let v1 = std::fs::read_to_string(root().join("schemas/orders/1.json")).unwrap();
     std::fs::write(registry.join("orders/1.json"), &v1).unwrap();
+    // A remote registry: Weir's own registry API over that folder, in another process.
+    let (_remote, registry_api) = match how {
+        NewVersion::Remote => {
+            let port = common::free_port();
+            let server = common::weir()
+                .args([
+                    "schema",
+                    "serve",
+                    "--listen",
+                    &format!("127.0.0.1:{port}"),
+                    "--registry",
+                ])
+                .arg(&registry)
+                .spawn()
+                .unwrap();
+            common::wait_for_port(port, "the remote registry");
+            (
+                Some(common::Server(server)),
+                Some(format!("127.0.0.1:{port}")),
+            )
+        }
+        NewVersion::DaemonApi => (None, Some(format!("127.0.0.1:{}", common::free_port()))),
+        NewVersion::File => (None, None),
+    };
+    let registry_setting = match how {
+        NewVersion::Remote => format!(
+            "http://{}\n  registry_refresh: 1s",
+            registry_api.as_ref().unwrap()
+        ),
+        _ => registry.display().to_string(),
+    };
     let yaml = format!(
         "apiVersion: weir/v1\nname: refunds\nsource:\n  type: file\n  path: {}/*.ndjson\n  mode: follow\n  poll_interval: 200ms\n\
-         schema:\n  registry: {}\n  subject: orders\n\
+         schema:\n  registry: {registry_setting}\n  subject: orders\n\
          sink:\n  url: {}\n  prefix: \"orders/\"\n  buffer:\n    interval: 500ms\n",
         input.display(),
-        registry.display(),
         lake.display()
     );
     save(&pipelines.join("refunds.yaml"), &yaml, false);
-    let daemon = Daemon::with_admin(weir_daemon(&pipelines, &dir.path().join("state")), "schema");
+    let mut cmd = weir_daemon(&pipelines, &dir.path().join("state"));
+    if let (NewVersion::DaemonApi, Some(api)) = (how, &registry_api) {
+        cmd.args(["--registry-listen", api, "--registry"])
+            .arg(&registry);
+    }
+    let daemon = Daemon::with_admin(cmd, "schema");
     let started = next_reload(&daemon, "refunds", 0);
 
     // Refunds before version 2 knows them: schema-mismatch dead letters.
@@ -371,22 +431,31 @@ fn a_schema_version_added_while_records_need_it_is_used_without_a_restart() {
             .metric("weir_dead_letters_total{pipeline=\"refunds\",error_type=\"schema-mismatch\"}")
             >= 100.0
     });
-    // Version 2 adds the status; the registry folder is watched.
     let v2 = v1.replace("\"cancelled\"]", "\"cancelled\", \"refunded\"]");
     assert_ne!(v1, v2);
-    std::fs::write(registry.join("orders/2.json"), v2).unwrap();
+    match how {
+        NewVersion::File => std::fs::write(registry.join("orders/2.json"), v2).unwrap(),
+        _ => {
+            let body = serde_json::json!({"schema": v2, "schemaType": "JSON"}).to_string();
+            let answer = common::daemon::http_post_json(
+                registry_api.as_ref().unwrap(),
+                "/subjects/orders/versions",
+                &body,
+            );
+            assert!(answer.contains("\"id\""), "registering failed: {answer}");
+        }
+    }
     let applied = next_reload(&daemon, "refunds", started["at_ms"].as_u64().unwrap());
-    assert_eq!(applied["result"], "applied", "{applied}");
+    assert_eq!(applied["result"], "applied", "{how:?}: {applied}");
     refund_orders(&batch, 200, 400);
     common::wait_until("every later order to be in the lake", || {
-        let lake_orders = daemon.metric("weir_records_delivered_total{pipeline=\"refunds\"}");
-        lake_orders >= 300.0
+        daemon.metric("weir_records_delivered_total{pipeline=\"refunds\"}") >= 300.0
     });
     assert!(daemon.stop().success());
     let delivered = orders_under(&lake, "orders/");
     // Before: only non-refunds; after: all 200.
-    assert_eq!(delivered.range(200..).count(), 200);
-    assert_eq!(delivered.range(..200).count(), 100);
+    assert_eq!(delivered.range(200..).count(), 200, "{how:?}");
+    assert_eq!(delivered.range(..200).count(), 100, "{how:?}");
     assert!(delivered.values().all(|c| *c == 1));
 }
 

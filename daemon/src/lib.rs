@@ -10,6 +10,7 @@ pub mod pipeline;
 pub mod plugin_tool;
 pub mod position;
 pub mod record;
+pub mod replay_tool;
 pub mod runtime;
 pub mod schema;
 pub mod schema_tool;

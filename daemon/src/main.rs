@@ -67,6 +67,27 @@ enum Command {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
+    /// Run a pipeline's dead letters again through its current definition (after the
+    /// cause is fixed), into the lake, once: a second replay skips what went through.
+    Replay {
+        /// The pipeline file (its current version is used).
+        pipeline: PathBuf,
+        /// Only dead letters of this error type (e.g. schema-mismatch); repeat for more.
+        #[arg(long = "error-type")]
+        error_types: Vec<String>,
+        /// Only objects whose first dead letter arrived at or after this RFC 3339 time.
+        #[arg(long, value_parser = rfc3339_ms)]
+        since: Option<i64>,
+        /// Only objects whose first dead letter arrived before this RFC 3339 time.
+        #[arg(long, value_parser = rfc3339_ms)]
+        until: Option<i64>,
+        /// List what would be replayed, and replay nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Where the replay keeps its positions (under `replay/`).
+        #[arg(long, default_value = ".weir/state", env = "WEIR_STATE_DIR")]
+        state_dir: PathBuf,
+    },
     /// Inspect the local schema registry.
     Schema {
         #[command(subcommand)]
@@ -133,6 +154,12 @@ enum SchemaCommand {
     },
 }
 
+fn rfc3339_ms(s: &str) -> Result<i64, String> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.timestamp_millis())
+        .map_err(|e| format!("`{s}` is not an RFC 3339 time such as 2026-12-01T10:00:00Z: {e}"))
+}
+
 fn key_value(s: &str) -> Result<(String, String), String> {
     s.split_once('=')
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -163,6 +190,21 @@ fn main() -> ExitCode {
         Command::Validate { paths } => validate(paths),
         Command::Plugin { command } => plugin(command),
         Command::Schema { command } => schema(command),
+        Command::Replay {
+            pipeline,
+            error_types,
+            since,
+            until,
+            dry_run,
+            state_dir,
+        } => {
+            let selection = weir::source::dead_letters::Selection {
+                error_types: error_types.into_iter().collect(),
+                since_ms: since,
+                until_ms: until,
+            };
+            replay(&pipeline, &state_dir, selection, dry_run)
+        }
         Command::Run {
             pipelines,
             once,
@@ -256,6 +298,30 @@ fn validate(paths: Vec<PathBuf>) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+fn replay(
+    pipeline: &std::path::Path,
+    state_dir: &std::path::Path,
+    selection: weir::source::dead_letters::Selection,
+    dry_run: bool,
+) -> ExitCode {
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime starts");
+    let result = runtime.block_on(async {
+        let shutdown = CancellationToken::new();
+        tokio::spawn(signals(shutdown.clone()));
+        weir::replay_tool::replay(pipeline, state_dir, selection, dry_run, shutdown).await
+    });
+    match result {
+        Ok(report) => {
+            print!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -97,6 +97,14 @@ impl Template {
         self.parts.iter().any(|p| matches!(p, Part::Partition(_)))
     }
 
+    /// The text every rendering starts with: the literal before the first `!{...}`.
+    pub fn literal_head(&self) -> &str {
+        match self.parts.first() {
+            Some(Part::Literal(s)) => s,
+            _ => "",
+        }
+    }
+
     /// The partition keys the template reads (`!{partition:NAME}`).
     pub fn partition_keys(&self) -> impl Iterator<Item = &str> {
         self.parts.iter().filter_map(|p| match p {

@@ -4,6 +4,7 @@
 //! source is a folder here plus its arm in `SourceConfig`, `Source` and `Source::run`.
 
 mod context;
+pub mod dead_letters;
 pub mod file;
 pub mod generator;
 pub mod kafka;
@@ -33,6 +34,8 @@ pub enum Source {
     Generator(generator::Generator),
     File(file::FileSource),
     Kafka(kafka::KafkaSource),
+    /// A pipeline's own dead letters, read back by `weir replay` (not a YAML source).
+    DeadLetters(dead_letters::DeadLetterSource),
 }
 
 impl Source {
@@ -103,6 +106,7 @@ impl Source {
             }
             Source::File(f) => f.run(ctx).await,
             Source::Kafka(k) => k.run(ctx).await,
+            Source::DeadLetters(d) => d.run(ctx).await,
         }
     }
 }

@@ -17,5 +17,6 @@ pub mod schema_tool;
 pub mod sink;
 pub mod source;
 pub mod state;
+pub mod test_tool;
 pub mod transform;
 pub mod wire;

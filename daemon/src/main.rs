@@ -67,6 +67,13 @@ enum Command {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
+    /// Run whole-pipeline tests: each test file names a pipeline, input records and the
+    /// rows and dead letters expected; exits 1 if any case fails.
+    Test {
+        /// Test files, or directories of them (every *.yaml inside).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
     /// Run a pipeline's dead letters again through its current definition (after the
     /// cause is fixed), into the lake, once: a second replay skips what went through.
     Replay {
@@ -174,10 +181,15 @@ fn tune_allocator() {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // `weir test` prints its own report: the pipeline's progress would drown it.
+    let default_level = match cli.command {
+        Command::Test { .. } => "warn",
+        _ => "info",
+    };
     let logs = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("WEIR_LOG")
-                .unwrap_or_else(|_| "info".into()),
+                .unwrap_or_else(|_| default_level.into()),
         )
         .with_writer(std::io::stderr);
     match cli.log_format {
@@ -190,6 +202,7 @@ fn main() -> ExitCode {
         Command::Validate { paths } => validate(paths),
         Command::Plugin { command } => plugin(command),
         Command::Schema { command } => schema(command),
+        Command::Test { paths } => test(paths),
         Command::Replay {
             pipeline,
             error_types,
@@ -295,6 +308,58 @@ fn validate(paths: Vec<PathBuf>) -> ExitCode {
         }
     }
     if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn test(paths: Vec<PathBuf>) -> ExitCode {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            match weir::daemon::pipeline_files(&path) {
+                Ok(found) => files.extend(found),
+                Err(e) => {
+                    eprintln!("error: {}: {e}", path.display());
+                    return ExitCode::from(2);
+                }
+            }
+        } else {
+            files.push(path);
+        }
+    }
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime starts");
+    let (mut passed, mut failed) = (0, 0);
+    for file in files {
+        println!("{}", file.display());
+        let reports = match runtime.block_on(weir::test_tool::run_file(&file)) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        for case in reports {
+            if case.failures.is_empty() {
+                passed += 1;
+                println!("  ok      {}", case.name);
+            } else {
+                failed += 1;
+                println!("  FAILED  {}", case.name);
+                for failure in case.failures {
+                    for line in failure.lines() {
+                        println!("    {line}");
+                    }
+                }
+            }
+        }
+    }
+    println!(
+        "{} cases: {passed} passed, {failed} failed",
+        passed + failed
+    );
+    if failed == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

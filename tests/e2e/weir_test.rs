@@ -9,7 +9,12 @@ use common::{build_plugins, weir};
 fn the_example_pipelines_pass_their_tests() {
     build_plugins();
     let out = weir()
-        .args(["test", "examples/quickstart/tests", "pipelines/tests"])
+        .args([
+            "test",
+            "examples/quickstart/tests",
+            "examples/kafka-to-s3/tests",
+            "pipelines/tests",
+        ])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -19,7 +24,7 @@ fn the_example_pipelines_pass_their_tests() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        stdout.ends_with("4 cases: 4 passed, 0 failed\n"),
+        stdout.ends_with("6 cases: 6 passed, 0 failed\n"),
         "{stdout}"
     );
 }

@@ -35,6 +35,10 @@ pub struct Input {
     /// Files each holding one binary record (Avro, Protobuf), relative to the test file.
     #[serde(default)]
     pub binary: Vec<String>,
+    /// Partition keys every record carries, as the pipeline's own source would set them
+    /// (Kafka: `topic`, `partition`).
+    #[serde(default)]
+    pub partition_keys: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -69,6 +69,7 @@ async fn run_case(prepared: &Prepared, case: &Case, base: &Path) -> Result<Vec<S
         batch_size: 1000,
         poll_interval: std::time::Duration::from_secs(1),
         encoding,
+        partition_keys: case.input.partition_keys.clone().into_iter().collect(),
     });
     let sink = SinkSpec {
         location: Location::Local(lake.clone()),

@@ -80,6 +80,7 @@ impl FileConfig {
             batch_size: self.batch_size,
             poll_interval: self.poll_interval.0,
             encoding: self.encoding,
+            partition_keys: Vec::new(),
         })
     }
 }

@@ -30,6 +30,9 @@ pub struct FileSource {
     /// Base64 lines are decoded by the decode stage, so a bad line is dead-lettered
     /// as written.
     pub encoding: LineEncoding,
+    /// Partition keys set on every record, as another source would set them (`weir
+    /// test` standing in for a Kafka topic); none from a pipeline file.
+    pub partition_keys: Vec<(String, String)>,
 }
 
 /// The partition name of a file: its name with anything but `[A-Za-z0-9-]` as `_`.
@@ -148,6 +151,9 @@ impl FileSource {
                 }
             }
             if values.len() > before {
+                for (name, value) in &self.partition_keys {
+                    batch.push_partition_key(name.as_bytes(), value.as_bytes());
+                }
                 batch.commit_value(None, arrival, Position::offset(offset));
             }
             offset += n as u64;

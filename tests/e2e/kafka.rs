@@ -383,3 +383,65 @@ fn s3_hanging_past_the_poll_interval_pauses_the_partitions_without_leaving_the_g
     assert_eq!((rows, ids), (RECORDS, RECORDS), "every record exactly once");
     assert!(unfinished.is_empty(), "uploads left: {unfinished:?}");
 }
+
+/// A Kafka pipeline changed three times while records arrive: each new version takes
+/// the group's partitions from where the drained one committed.
+#[test]
+fn a_kafka_pipeline_reloaded_while_records_arrive_archives_each_once() {
+    const RECORDS: u64 = 60_000;
+    let (_broker_server, broker) = start_broker();
+    let (_moto, endpoint) = start_moto();
+    create_bucket(&endpoint, "lake");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    create_topic(&broker, "orders", 3);
+    kafka_pipeline(dir, &broker, "s3://lake/p1", "");
+    let file = dir.join("pipelines/p1.yaml");
+    let mut cmd = weir_daemon(&dir.join("pipelines"), &dir.join("state"));
+    s3_env(&mut cmd, &endpoint);
+    let daemon = Daemon::with_admin(cmd, "weir");
+    produce(dir, &broker, (0, RECORDS / 2), "");
+    let mut last = 0;
+    for i in 1..=3u64 {
+        std::thread::sleep(Duration::from_secs(2));
+        let text = std::fs::read_to_string(&file).unwrap();
+        let interval = text
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("interval: "))
+            .unwrap()
+            .to_string();
+        std::fs::write(
+            &file,
+            text.replace(
+                &format!("interval: {interval}"),
+                &format!("interval: {}ms", 1000 + i),
+            ),
+        )
+        .unwrap();
+        let saved = std::time::Instant::now();
+        let reload = loop {
+            let r = daemon.pipeline("p1")["last_reload"].clone();
+            if r["result"] == "applied" && r["at_ms"].as_u64().unwrap() > last {
+                break r;
+            }
+            assert!(
+                saved.elapsed() < Duration::from_secs(60),
+                "version {i} not applied: {r}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        last = reload["at_ms"].as_u64().unwrap();
+        if i == 2 {
+            produce(dir, &broker, (RECORDS / 2, RECORDS), "");
+        }
+    }
+    wait_durable(
+        &daemon,
+        &ends_after(RECORDS as i64, 3),
+        Duration::from_secs(300),
+    );
+    assert!(daemon.stop().success());
+    let (rows, ids, unfinished) = check_lake(&["s3", &endpoint, "lake"]);
+    assert_eq!((rows, ids), (RECORDS, RECORDS), "every record exactly once");
+    assert!(unfinished.is_empty(), "{unfinished:?}");
+}

@@ -511,3 +511,28 @@ fn systemd_hears_ready_and_stopping() {
     assert!(String::from_utf8_lossy(&message[..n]).contains("STOPPING=1"));
     assert!(daemon.stop().success());
 }
+
+/// A pipeline that failed for good (its sink directory cannot be made) runs again on
+/// an explicit reload once the cause is gone, though its file did not change.
+#[test]
+fn an_explicit_reload_restarts_a_failed_pipeline_after_the_cause_is_fixed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pipelines, lake) = (dir.path().join("pipelines"), dir.path().join("lake"));
+    std::fs::create_dir_all(&pipelines).unwrap();
+    // A file where the lake's folder should be: the store cannot be opened.
+    std::fs::write(&lake, "in the way").unwrap();
+    save(&pipelines.join("steady.yaml"), &steady(&lake), false);
+    let daemon = Daemon::with_admin(weir_daemon(&pipelines, &dir.path().join("state")), "failed");
+    common::wait_until("the pipeline to fail", || {
+        daemon.pipeline("steady")["state"] == "failed"
+    });
+    // Nothing changed on disk: a file event would not restart it.
+    std::fs::remove_file(&lake).unwrap();
+    let answer = http_request(daemon.admin.as_ref().unwrap(), "POST", "/reload");
+    let answer: Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(answer["changes"][0]["result"], "applied", "{answer}");
+    common::wait_until("the pipeline to run and write", || {
+        daemon.pipeline("steady")["state"] == "running" && lake.join("steady").is_dir()
+    });
+    assert!(daemon.stop().success());
+}

@@ -8,7 +8,7 @@ if ! command -v python3 >/dev/null || ! python3 -m pip --version >/dev/null 2>&1
   echo "==> installing python3 and pip"
   apt-get update -qq && apt-get install -y -qq python3 python3-pip >/dev/null
 fi
-if ! python3 -c "import pyarrow, duckdb, moto, fastavro, grpc_tools, confluent_kafka.schema_registry.protobuf, prometheus_client, azure.storage.blob" 2>/dev/null || ! command -v moto_server >/dev/null; then
+if ! python3 -c "import pyarrow, duckdb, moto, fastavro, grpc_tools, confluent_kafka.schema_registry.protobuf, prometheus_client, azure.storage.blob, yaml" 2>/dev/null || ! command -v moto_server >/dev/null; then
   echo "==> installing test readers and servers (tests/requirements.txt)"
   python3 -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
 fi

@@ -88,6 +88,8 @@ pub async fn run_dir(
         sd_notify::NotifyState::Status(&status),
     ]);
     if mode == Mode::Once {
+        // No reload loop: a request is answered at once (`POST /reload` says so).
+        drop(hub.reload_requests());
         while reloader.fleet.running() {
             tokio::select! {
                 _ = reloader.fleet.next_end() => {}

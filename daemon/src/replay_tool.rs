@@ -11,7 +11,6 @@ use std::sync::Arc;
 use object_store::path::Path as Key;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::PipelineSpec;
 use crate::metrics::PipelineMetrics;
 use crate::pipeline::{Prepared, prepare, run_pipeline};
 use crate::sink::open_store;
@@ -63,8 +62,9 @@ pub async fn replay(
         .expect("writing to a String cannot fail");
         return Ok(report);
     }
+    // State in the replay folder, never the pipeline's own: a running daemon keeps that.
     let replaying = Prepared {
-        spec: Arc::new(replay_spec(spec, Source::DeadLetters(source))),
+        spec: Arc::new(spec.rewired(Source::DeadLetters(source), spec.sink.clone())),
         chain: prepared.chain.clone(),
     };
     let outcome = run_pipeline(
@@ -83,20 +83,4 @@ pub async fn replay(
     )
     .expect("writing to a String cannot fail");
     Ok(report)
-}
-
-/// The pipeline with dead letters as its source and its state in the replay folder
-/// (never the pipeline's own: a running daemon keeps that).
-fn replay_spec(spec: &PipelineSpec, source: Source) -> PipelineSpec {
-    PipelineSpec {
-        name: spec.name.clone(),
-        file: spec.file.clone(),
-        source,
-        schema: spec.schema.clone(),
-        sink: spec.sink.clone(),
-        on_error: spec.on_error,
-        transforms: spec.transforms.clone(),
-        state: None,
-        sites: spec.sites.clone(),
-    }
 }

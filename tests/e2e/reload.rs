@@ -536,3 +536,19 @@ fn an_explicit_reload_restarts_a_failed_pipeline_after_the_cause_is_fixed() {
     });
     assert!(daemon.stop().success());
 }
+
+/// Under `--once` nothing reloads, and `POST /reload` says so at once.
+#[test]
+fn a_daemon_run_once_answers_a_reload_request_with_409() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pipelines, lake) = (dir.path().join("pipelines"), dir.path().join("lake"));
+    std::fs::create_dir_all(&pipelines).unwrap();
+    save(&pipelines.join("steady.yaml"), &steady(&lake), false);
+    let daemon = Daemon::with_admin(
+        common::weir_run(&pipelines, &dir.path().join("state")),
+        "once",
+    );
+    let answer = http_request(daemon.admin.as_ref().unwrap(), "POST", "/reload");
+    assert!(answer.contains("--once"), "{answer}");
+    assert!(daemon.stop().success());
+}

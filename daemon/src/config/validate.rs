@@ -31,6 +31,24 @@ pub struct PipelineSpec {
     pub sites: Sites,
 }
 
+impl PipelineSpec {
+    /// The same pipeline reading `source` and writing to `sink`, its state in the local
+    /// state directory given at run time: what `weir replay` and `weir test` run.
+    pub fn rewired(&self, source: Source, sink: Arc<SinkSpec>) -> PipelineSpec {
+        PipelineSpec {
+            name: self.name.clone(),
+            file: self.file.clone(),
+            source,
+            schema: self.schema.clone(),
+            sink,
+            on_error: self.on_error,
+            transforms: self.transforms.clone(),
+            state: None,
+            sites: self.sites.clone(),
+        }
+    }
+}
+
 const DEFAULT_ERROR_PREFIX: &str =
     "errors/!{error:type}/!{timestamp:yyyy}/!{timestamp:MM}/!{timestamp:dd}/";
 

@@ -7,13 +7,12 @@ mod compare;
 mod format;
 mod lake;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use base64::Engine;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::PipelineSpec;
 use crate::metrics::PipelineMetrics;
 use crate::pipeline::{Prepared, prepare, run_pipeline};
 use crate::sink::SinkSpec;
@@ -76,7 +75,7 @@ async fn run_case(prepared: &Prepared, case: &Case, base: &Path) -> Result<Vec<S
         ..prepared.spec.sink.as_ref().clone()
     };
     let under_test = Prepared {
-        spec: Arc::new(with_input(&prepared.spec, source, sink)),
+        spec: Arc::new(prepared.spec.rewired(source, Arc::new(sink))),
         chain: prepared.chain.clone(),
     };
     let ran = run_pipeline(
@@ -132,21 +131,6 @@ fn write_input(case: &Case, base: &Path, to: &Path) -> Result<LineEncoding, Stri
     Ok(encoding)
 }
 
-fn read(path: &PathBuf) -> Result<Vec<u8>, String> {
+fn read(path: &Path) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| format!("input `{}`: {e}", path.display()))
-}
-
-/// The pipeline reading `source` and writing to `sink`, its state local.
-fn with_input(spec: &PipelineSpec, source: Source, sink: SinkSpec) -> PipelineSpec {
-    PipelineSpec {
-        name: spec.name.clone(),
-        file: spec.file.clone(),
-        source,
-        schema: spec.schema.clone(),
-        sink: Arc::new(sink),
-        on_error: spec.on_error,
-        transforms: spec.transforms.clone(),
-        state: None,
-        sites: spec.sites.clone(),
-    }
 }

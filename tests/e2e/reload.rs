@@ -217,16 +217,17 @@ fn a_pipeline_rewritten_100_times_under_load_loses_and_repeats_nothing_and_its_n
     let edited_orders = assert_once_from_zero(&orders_under(&lake, "edited/"), "edited");
     let steady_orders = assert_once_from_zero(&orders_under(&lake, "steady/"), "steady");
     let prefixes = std::fs::read_dir(lake.join("edited")).unwrap().count();
-    eprintln!(
-        "100 versions in {edits:.1?}: edited wrote {edited_orders} orders under {prefixes} prefixes, steady {steady_orders}"
-    );
-    assert!(prefixes >= 17, "every prefix change is applied: {prefixes}");
-    // The neighbour never paused: with a 1 s interval, an object at least every 2.5 s.
+    // The neighbour never stalled more than one flush interval: with a 1 s interval, an
+    // object at least every 2 s (measured: at most 1.27 s apart).
     let times = written_at(&lake.join("steady"));
     let gaps = times.windows(2).map(|w| w[1].duration_since(w[0]).unwrap());
     let longest = gaps.max().unwrap();
+    eprintln!(
+        "100 versions in {edits:.1?}: edited wrote {edited_orders} orders under {prefixes} prefixes, steady {steady_orders}; steady longest gap {longest:?}"
+    );
+    assert!(prefixes >= 17, "every prefix change is applied: {prefixes}");
     assert!(
-        longest <= Duration::from_millis(2500),
+        longest <= Duration::from_secs(2),
         "steady stalled for {longest:?} during the reloads"
     );
 }

@@ -67,6 +67,11 @@ pub fn check(o: &Output, n: usize, max_output: u64) -> Result<(), String> {
         ));
     }
     batch_ok(&o.records, "records")?;
+    if let Some(t) = o.records.timestamps.iter().find(|t| !timestamp_ok(**t)) {
+        return Err(format!(
+            "timestamp {t} ms is outside years 1 to 9999; set milliseconds since the Unix epoch"
+        ));
+    }
     if !o.partition_offsets.is_empty() && !offsets_ok(&o.partition_offsets, m, o.partitions.len()) {
         return Err(format!(
             "partition offsets do not describe {m} records in {} bytes",
@@ -92,6 +97,14 @@ pub fn check(o: &Output, n: usize, max_output: u64) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// Whether a record timestamp (ms since the Unix epoch) names an instant from year 1 to
+/// 9999: what prefixes, RFC 3339 and Parquet's timestamps all hold.
+pub fn timestamp_ok(ms: i64) -> bool {
+    const YEAR_1: i64 = -62_135_596_800_000;
+    const YEAR_10000: i64 = 253_402_300_800_000;
+    (YEAR_1..YEAR_10000).contains(&ms)
 }
 
 /// The records `range` of `b`, as a batch of their own (for bisection).
@@ -224,7 +237,7 @@ pub mod tests {
     fn malformed_output_is_named() {
         let ok = output(&[0, 0, 2], &["a", "b", "c"]);
         assert_eq!(check(&ok, 3, 1 << 20), Ok(()));
-        let cases: [(Output, &str); 5] = [
+        let cases: [(Output, &str); 6] = [
             (
                 output(&[1, 0], &["a", "b"]),
                 "parents must be non-decreasing",
@@ -259,6 +272,16 @@ pub mod tests {
                     ..output(&[0], &["a"])
                 },
                 "error for record 0 which is out of range or also has output",
+            ),
+            (
+                Output {
+                    records: Batch {
+                        timestamps: vec![7, i64::MAX],
+                        ..batch(&["a", "b"])
+                    },
+                    ..output(&[0, 1], &["a", "b"])
+                },
+                "timestamp 9223372036854775807 ms is outside years 1 to 9999",
             ),
         ];
         for (o, want) in cases {

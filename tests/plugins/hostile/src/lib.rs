@@ -2,7 +2,8 @@
 //! pass through unchanged unless their `act` field asks for trouble:
 //! `loop` (never returns), `bomb` (allocates without end), `panic`, `offsets`
 //! (returns offsets past the end of its output), `file` (reads `/etc/hostname`),
-//! `env` (reads `HOME`), `socket` (connects to the `socket` config address). A read
+//! `env` (reads `HOME`), `socket` (connects to the `socket` config address), `time`
+//! (returns the record with a timestamp no calendar holds). A read
 //! or connection that works puts what it got into the record, so a sandbox leak
 //! shows up in the lake.
 
@@ -101,6 +102,17 @@ impl Guest for Hostile {
                 "panic" => panic!("boom on purpose"),
                 "offsets" => bad_offsets = true,
                 _ => {}
+            }
+            if act == "time" {
+                out.changed.push(out.parents.len() as u32);
+                out.parents.push(i as u32);
+                let r = &mut out.records;
+                r.values.extend_from_slice(value);
+                r.value_offsets.push(r.values.len() as u32);
+                r.key_offsets.push(0);
+                r.timestamps.push(i64::MAX);
+                r.header_offsets.push(0);
+                continue;
             }
             match escape(&act) {
                 None => out.parents.push(i as u32),

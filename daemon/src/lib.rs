@@ -5,6 +5,7 @@ pub mod admin;
 pub mod alloc;
 pub mod config;
 pub mod daemon;
+pub mod fault;
 pub mod metrics;
 pub mod pipeline;
 pub mod plugin_tool;

@@ -87,27 +87,22 @@ async fn a_pipeline_with_an_internal_error_fails_alone() {
     let dir = tmp.path();
     input(dir);
     pipeline(dir, "good", "good", "../lake", "");
-    // An error prefix naming a record field: the first dead letter hits an internal error
-    // (the invalid line below goes to the error prefix).
-    pipeline(
-        dir,
-        "broken",
-        "broken",
-        "../broken-lake",
-        "  error_prefix: \"errors/!{error:type}/!{field:id}/\"\n",
-    );
+    // The decode stage of `broken` panics on its first batch (an injected fault).
+    pipeline(dir, "broken", "broken", "../broken-lake", "");
     let mut f = std::fs::OpenOptions::new()
         .append(true)
         .open(dir.join("input/events.ndjson"))
         .unwrap();
     writeln!(f, "not json").unwrap();
     let out = weir_run(&dir.join("pipelines"), &dir.join("state"))
+        .env("WEIR_FAULTS", "decode@broken=panic")
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("broken"), "{stderr}");
     assert!(stderr.contains("internal error"), "{stderr}");
+    assert!(stderr.contains("fault injected at `decode`"), "{stderr}");
     // Every record, and the line that is not JSON as a dead letter.
     assert_eq!(delivered(&dir.join("lake")).await, RECORDS + 1);
 }

@@ -105,6 +105,7 @@ impl Decoder {
     /// Routes one batch, after the transform chain if there is one. With a stop, the
     /// routed part holds the records before it.
     pub fn decode(&self, batch: Batch) -> (Routed, Option<StopAt>) {
+        crate::fault::hit("decode", &self.pipeline);
         let (batch, failed) = match &self.chain {
             Some(chain) => {
                 let observe = |step: &str, took: std::time::Duration| {

@@ -154,6 +154,11 @@ fn parse_expression(expr: &str, kind: TemplateKind) -> Result<Part, String> {
     })?;
     match namespace {
         "timestamp" => compile_time(arg).map(Part::Time),
+        // A dead letter may have no parsed record (invalid JSON) and no partition keys
+        // (a record the transforms rejected): an error prefix uses time and type only.
+        "field" | "partition" if kind == TemplateKind::Error => Err(format!(
+            "`!{{{expr}}}` cannot name a dead letter's prefix: a bad record may have no such field or key; use `!{{timestamp:...}}` and `!{{error:type}}`"
+        )),
         "field" => {
             let path: Vec<String> = arg.split('.').map(str::to_string).collect();
             if path.iter().any(|s| s.is_empty()) {

@@ -115,6 +115,18 @@ impl Template {
 
     /// Appends the rendered prefix to `out`. Fails when a field is missing or not a scalar.
     pub fn render(&self, out: &mut String, input: &RenderInput<'_>) -> Result<(), String> {
+        let begin = out.len();
+        self.render_parts(out, input)?;
+        let len = out.len() - begin;
+        if len > MAX_PREFIX_BYTES {
+            return Err(format!(
+                "the prefix is {len} bytes long; with the object's name it must stay under S3's 1,024-byte keys (at most {MAX_PREFIX_BYTES} bytes)"
+            ));
+        }
+        Ok(())
+    }
+
+    fn render_parts(&self, out: &mut String, input: &RenderInput<'_>) -> Result<(), String> {
         for part in &self.parts {
             match part {
                 Part::Literal(s) => out.push_str(s),
@@ -138,6 +150,7 @@ impl Template {
                     let start = out.len();
                     out.push_str(&String::from_utf8_lossy(value));
                     sanitize(out, start);
+                    key_safe(&out[start..], &format!("partition key `{name}`"))?;
                 }
                 Part::ErrorType => out.push_str(input.error_type.unwrap_or("unknown")),
             }
@@ -237,6 +250,34 @@ fn push_key_value(out: &mut String, value: &Scalar<'_>, path: &[String]) -> Resu
         }
     }
     sanitize(out, start);
+    key_safe(&out[start..], &format!("field `{}`", path.join(".")))
+}
+
+/// The longest rendered prefix: an object's name (pipeline, partition, two positions)
+/// fits in the rest of S3's 1,024 bytes.
+pub const MAX_PREFIX_BYTES: usize = 768;
+
+/// The longest value a prefix takes from a record: with the rest of a key it stays
+/// under a file name's 255 bytes and S3's 1,024-byte keys.
+pub const MAX_VALUE_BYTES: usize = 200;
+
+/// Refuses a value that cannot be part of an object key everywhere: too long, `.` or
+/// `..` (a folder that is no folder), or holding control characters.
+fn key_safe(value: &str, what: &str) -> Result<(), String> {
+    if value.len() > MAX_VALUE_BYTES {
+        return Err(format!(
+            "{what} is {} bytes long; a prefix value may be at most {MAX_VALUE_BYTES} bytes",
+            value.len()
+        ));
+    }
+    if value == "." || value == ".." {
+        return Err(format!("{what} is `{value}`, which cannot name a folder"));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(format!(
+            "{what} holds control characters, which cannot be part of an object key"
+        ));
+    }
     Ok(())
 }
 

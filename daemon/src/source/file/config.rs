@@ -74,6 +74,13 @@ impl FileConfig {
                 hint: "use 1 to 100000".into(),
             });
         }
+        if self.poll_interval.0.is_zero() {
+            return Err(SourceConfigError {
+                key: "poll_interval",
+                message: "must be longer than zero (0 would poll in a busy loop)".into(),
+                hint: "e.g. 1s, or 100ms for low latency".into(),
+            });
+        }
         Ok(FileSource {
             pattern: pattern.to_string(),
             mode: self.mode,

@@ -89,9 +89,13 @@ impl FileSource {
                 }
                 owners.insert(partition.clone(), path.clone());
                 let start = offsets.get(&partition).copied().unwrap_or(0);
-                let end = self
+                let read = self
                     .read_file(&path, partition.as_str().into(), start, tx, shutdown)
-                    .await?;
+                    .await;
+                let end = match read {
+                    Ok(end) => end,
+                    Err(e) => self.unread(&path, start, e)?,
+                };
                 offsets.insert(partition, end);
                 if shutdown.is_cancelled() || tx.is_closed() {
                     return Ok(());
@@ -104,6 +108,29 @@ impl FileSource {
                 _ = tokio::time::sleep(self.poll_interval) => {}
                 _ = shutdown.cancelled() => return Ok(()),
             }
+        }
+    }
+
+    /// What a file that could not be read means: gone since the listing (rotated away,
+    /// deleted) is nothing to read; in follow mode an unreadable file (permissions,
+    /// replaced by a folder) waits for the next poll while the others go on; reading
+    /// once, it fails the pipeline (finishing would leave its records unread).
+    fn unread(
+        &self,
+        path: &std::path::Path,
+        start: u64,
+        e: SourceError,
+    ) -> Result<u64, SourceError> {
+        match &e {
+            SourceError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                tracing::info!(file = %path.display(), "file gone before it was read; skipped");
+                Ok(start)
+            }
+            _ if self.mode == FileMode::Follow => {
+                tracing::warn!(file = %path.display(), error = %e, "cannot read the file; trying again at the next poll");
+                Ok(start)
+            }
+            _ => Err(e),
         }
     }
 
@@ -171,5 +198,50 @@ impl FileSource {
             let _ = tx.send(batch).await;
         }
         Ok(offset)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(mode: FileMode) -> FileSource {
+        FileSource {
+            pattern: "*.ndjson".into(),
+            mode,
+            batch_size: 10,
+            poll_interval: Duration::from_millis(10),
+            encoding: LineEncoding::Text,
+            partition_keys: Vec::new(),
+        }
+    }
+
+    fn io(kind: std::io::ErrorKind) -> SourceError {
+        SourceError::Io {
+            path: "a.ndjson".into(),
+            source: kind.into(),
+        }
+    }
+
+    /// A file deleted between the listing and the open is skipped in both modes; one
+    /// that cannot be read waits in follow mode and fails a run that reads once.
+    #[test]
+    fn a_file_gone_or_unreadable_is_skipped_or_retried() {
+        use std::io::ErrorKind::{NotFound, PermissionDenied};
+        let path = std::path::Path::new("a.ndjson");
+        for mode in [FileMode::Once, FileMode::Follow] {
+            assert_eq!(source(mode).unread(path, 7, io(NotFound)).unwrap(), 7);
+        }
+        assert_eq!(
+            source(FileMode::Follow)
+                .unread(path, 7, io(PermissionDenied))
+                .unwrap(),
+            7
+        );
+        assert!(
+            source(FileMode::Once)
+                .unread(path, 7, io(PermissionDenied))
+                .is_err()
+        );
     }
 }

@@ -86,6 +86,18 @@ impl GeneratorConfig {
         if self.spread.0.as_millis() == 0 {
             return Err(err("spread", "must be longer than zero".into(), "e.g. 6h"));
         }
+        // Event times must stay calendar dates (years 1 to 9999) from any start.
+        const MAX_SPREAD_MS: u128 = 1000 * 365 * 86_400_000;
+        if self.spread.0.as_millis() > MAX_SPREAD_MS {
+            return Err(err(
+                "spread",
+                format!(
+                    "{} is longer than 1000 years",
+                    humantime::format_duration(self.spread.0)
+                ),
+                "e.g. 6h, 30d",
+            ));
+        }
         let start_ms = match &self.start {
             Some(s) => chrono::DateTime::parse_from_rfc3339(s)
                 .map_err(|_| {
@@ -101,6 +113,14 @@ impl GeneratorConfig {
                 chrono::Utc::now().timestamp_millis() / day * day
             }
         };
+        // 9000-01-01: with a spread of up to 1000 years, event times stay before 10000.
+        if start_ms >= 221_845_392_000_000 {
+            return Err(err(
+                "start",
+                "must be before the year 9000".into(),
+                "e.g. 2026-01-01T00:00:00Z",
+            ));
+        }
         Ok(Generator {
             kind: self.kind,
             count: self.count,

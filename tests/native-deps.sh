@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The native build tools Weir needs beyond Rust: librdkafka (the Kafka source) is
+# The native tools Weir and its tests need beyond Rust (strace for the durability test): librdkafka (the Kafka source) is
 # compiled from its bundled source with cmake, against the system's OpenSSL, zlib and
 # zstd. Installs only what is missing (Debian/Ubuntu packages).
 set -euo pipefail
@@ -7,6 +7,8 @@ missing=()
 command -v cmake >/dev/null || missing+=(cmake)
 command -v cc >/dev/null || missing+=(build-essential)
 command -v pkg-config >/dev/null || missing+=(pkg-config)
+# The durability test watches Weir's fsyncs with strace.
+command -v strace >/dev/null || missing+=(strace)
 for pkg in libssl-dev zlib1g-dev libzstd-dev libcurl4-openssl-dev libsasl2-dev; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done

@@ -117,3 +117,22 @@ fn remote(store: impl ObjectStore + MultipartStore, root: &str) -> Store {
         local_dir: None,
     }
 }
+
+/// Makes an object of a local store durable: its data, then the entry of each folder
+/// from its own up to the store's directory, so that a power loss cannot take an
+/// object that a stored position already counts on.
+pub fn sync_local(dir: &std::path::Path, key: &Path) -> std::io::Result<()> {
+    let file = LocalFileSystem::new_with_prefix(dir)
+        .and_then(|fs| fs.path_to_filesystem(key))
+        .map_err(std::io::Error::other)?;
+    std::fs::File::open(&file)?.sync_all()?;
+    let mut folder = file.parent();
+    while let Some(f) = folder {
+        std::fs::File::open(f)?.sync_all()?;
+        if f == dir {
+            break;
+        }
+        folder = f.parent();
+    }
+    Ok(())
+}

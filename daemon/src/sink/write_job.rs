@@ -109,6 +109,18 @@ impl WriteJob {
     }
 
     async fn write(&self) -> Result<usize, Failure> {
+        let written = self.encode().await?;
+        if let Some(dir) = self.store.local_dir.clone() {
+            let key = self.path.clone();
+            tokio::task::spawn_blocking(move || super::store::sync_local(&dir, &key))
+                .await
+                .map_err(|e| Failure::of(&e))?
+                .map_err(|e| Failure::of(&e))?;
+        }
+        Ok(written)
+    }
+
+    async fn encode(&self) -> Result<usize, Failure> {
         let (store, path, buffer) = (&self.store, &self.path, &self.buffer);
         match &self.encoding {
             Encoding::Lines(compression) => {

@@ -152,7 +152,7 @@ pub fn try_plugin(
     out: &mut impl Write,
 ) -> Result<usize, String> {
     let spec = PluginSpec::new(wasm, config);
-    let cache = CompileCache::new(std::env::temp_dir().join("weir-plugin-cache"));
+    let cache = CompileCache::for_user();
     let plugin = Plugin::load(spec, "plugin-run", &cache).map_err(|e| e.to_string())?;
     let file = std::fs::File::open(input)
         .map_err(|e| format!("cannot read `{}`: {e}", input.display()))?;

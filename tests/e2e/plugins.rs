@@ -1,6 +1,7 @@
 //! Plugins that misbehave are contained: the daemon stays up, exactly the records
 //! that trigger the misbehaviour reach the error prefix with a reason, and everything
-//! else reaches the lake. Also: a second start loads compiled plugins from the cache.
+//! else reaches the lake. Also: a second start loads compiled plugins from the cache,
+//! which must be private.
 
 mod common;
 
@@ -141,17 +142,20 @@ fn a_second_start_loads_compiled_plugins_from_the_cache() {
     let first = start();
     assert!(first.contains("compiled plugin"), "{first}");
     assert!(!first.contains("from cache"), "{first}");
-    assert!(
-        tmp.path()
-            .join("state/cache/plugins")
-            .read_dir()
-            .unwrap()
-            .count()
-            == 1
-    );
+    let cache = tmp.path().join("state/cache/plugins");
+    // The component and its digest, in a folder only this user can use.
+    assert_eq!(cache.read_dir().unwrap().count(), 2);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&cache).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700);
     let second = start();
     assert!(
         second.contains("loaded compiled plugin from cache"),
         "{second}"
     );
+    // A cache folder others can write is not trusted: native code could be planted.
+    std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let third = start();
+    assert!(third.contains("not using the plugin cache"), "{third}");
+    assert!(!third.contains("from cache"), "{third}");
 }

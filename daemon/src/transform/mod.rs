@@ -1,8 +1,8 @@
 //! The Wasm transform host: plugins written against `plugins/wit` run in a sandbox,
 //! one call per batch, in a chain between the source and the decode stage.
 //!
-//! - `engine`: the process-wide wasmtime engine, its epoch ticker, and the on-disk
-//!   cache of compiled components.
+//! - `engine`: the process-wide wasmtime engine and its epoch ticker.
+//! - `cache`: compiled components on disk, in a private folder, checked by digest.
 //! - `state`: what each instance's store holds: WASI context (no grants by default),
 //!   the memory limiter, the rate-limited log.
 //! - `plugin`: a loaded plugin, its instance pool, and fault handling (a trap, a
@@ -14,13 +14,14 @@
 
 mod bindings;
 mod builder;
+mod cache;
 mod chain;
 mod convert;
 mod engine;
 mod plugin;
 mod state;
 
+pub use cache::CompileCache;
 pub use chain::{Chain, Failed, Next, StepError, in_position_order};
-pub use engine::CompileCache;
 pub use engine::MAX_PLUGIN_MEMORY;
 pub use plugin::{Grants, Limits, Plugin, PluginError, PluginSpec};

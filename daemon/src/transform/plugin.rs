@@ -13,8 +13,9 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Store, Trap};
 
 use super::bindings::{Output, Transform, TransformPre, weir::transform as wit};
+use super::cache::{CompileCache, Origin};
 use super::convert::{self, HostBatch};
-use super::engine::{CompileCache, EPOCH_TICK, Origin, engine};
+use super::engine::{EPOCH_TICK, engine};
 use super::state::{PluginLog, State};
 
 /// A transform step as the pipeline file describes it.

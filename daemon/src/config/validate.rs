@@ -357,10 +357,10 @@ fn sink_spec(
                 c.fail(
                     "sink.prefix",
                     format!(
-                        "`!{{field:{field}}}` is not a field of schema `{}`",
+                        "`!{{field:{field}}}` is not a scalar field of schema `{}` (a record, list or map cannot name a folder)",
                         schema.subject
                     ),
-                    "use a field the schema defines",
+                    "use a field whose value is a string, number or boolean, e.g. `!{field:customer.region}`",
                 );
             }
         }
@@ -383,7 +383,7 @@ fn sink_spec(
             if let Some(schema) = schema.filter(|s| !schema_has(s, f)) {
                 c.fail(
                     "sink.time.field",
-                    format!("`{f}` is not a field of schema `{}`", schema.subject),
+                    format!("`{f}` is not a scalar field of schema `{}`", schema.subject),
                     "name the event-time field of the schema",
                 );
             }
@@ -475,6 +475,8 @@ fn metadata_columns(
     s.metadata_columns.clone()
 }
 
+/// Whether `dotted` names a scalar field of the schema (what a prefix or the event time
+/// can use: not a record, list or map).
 fn schema_has(schema: &Schema, dotted: &str) -> bool {
     if schema.no_columns.is_some() {
         // No columns to look in: the field is read from each record, and a record
@@ -482,14 +484,20 @@ fn schema_has(schema: &Schema, dotted: &str) -> bool {
         return true;
     }
     let mut fields = schema.arrow.fields().clone();
-    for (i, part) in dotted.split('.').enumerate() {
+    let parts: Vec<&str> = dotted.split('.').collect();
+    for (i, part) in parts.iter().enumerate() {
         let Some((_, f)) = fields.find(part) else {
             return false;
         };
+        let last = i + 1 == parts.len();
         match f.data_type() {
-            arrow_schema::DataType::Struct(children) => fields = children.clone(),
-            _ => return i + 1 == dotted.split('.').count(),
+            arrow_schema::DataType::Struct(children) if !last => fields = children.clone(),
+            arrow_schema::DataType::Struct(_)
+            | arrow_schema::DataType::List(_)
+            | arrow_schema::DataType::LargeList(_)
+            | arrow_schema::DataType::Map(..) => return false,
+            _ => return last,
         }
     }
-    true
+    false
 }

@@ -71,15 +71,47 @@ pub fn record_of(readers: &[FieldReader], row: usize) -> Value {
     for r in readers {
         let Some(v) = r.value(row) else { continue };
         let (last, parents) = r.path.split_last().expect("paths are not empty");
-        let mut node = &mut root;
+        let mut node = Some(&mut root);
         for p in parents {
-            node = node
-                .entry(p.clone())
-                .or_insert_with(|| Value::Object(Map::new()))
-                .as_object_mut()
-                .expect("parents are objects");
+            // A parent another reader filled with a value is no record: skip (validation
+            // refuses records as prefix values, so this is only a safeguard).
+            node = node.and_then(|n| {
+                n.entry(p.clone())
+                    .or_insert_with(|| Value::Object(Map::new()))
+                    .as_object_mut()
+            });
         }
-        node.insert(last.clone(), v);
+        if let Some(node) = node {
+            node.insert(last.clone(), v);
+        }
     }
     Value::Object(root)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::{Int64Array, StructArray};
+    use arrow_schema::{Field, Fields};
+    use std::sync::Arc;
+
+    /// A record and one of its fields both named: no panic (it used to, depending on
+    /// the readers' order); the field is kept under the record's display form.
+    #[test]
+    fn a_record_and_its_field_named_together_do_not_panic() {
+        let x = Arc::new(Int64Array::from(vec![7])) as ArrayRef;
+        let s = StructArray::new(
+            Fields::from(vec![Field::new("x", DataType::Int64, false)]),
+            vec![x],
+            None,
+        );
+        let batch = RecordBatch::try_from_iter(vec![("s", Arc::new(s) as ArrayRef)]).unwrap();
+        let path = |p: &[&str]| p.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let readers = vec![
+            FieldReader::new(&batch, &path(&["s"])).unwrap(),
+            FieldReader::new(&batch, &path(&["s", "x"])).unwrap(),
+        ];
+        let record = record_of(&readers, 0);
+        assert!(record["s"].is_string(), "{record}");
+    }
 }

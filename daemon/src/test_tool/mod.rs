@@ -69,6 +69,7 @@ async fn run_case(prepared: &Prepared, case: &Case, base: &Path) -> Result<Vec<S
         poll_interval: std::time::Duration::from_secs(1),
         encoding,
         partition_keys: case.input.partition_keys.clone().into_iter().collect(),
+        turn_bytes: crate::source::file::TURN_BYTES,
     });
     let sink = SinkSpec {
         location: Location::Local(lake.clone()),

@@ -88,6 +88,7 @@ impl FileConfig {
             poll_interval: self.poll_interval.0,
             encoding: self.encoding,
             partition_keys: Vec::new(),
+            turn_bytes: super::source::TURN_BYTES,
         })
     }
 }

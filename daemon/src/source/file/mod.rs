@@ -6,4 +6,4 @@ mod config;
 mod source;
 
 pub use config::{FileConfig, FileMode, LineEncoding};
-pub use source::FileSource;
+pub use source::{FileSource, TURN_BYTES};

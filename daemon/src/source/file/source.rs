@@ -21,6 +21,10 @@ use crate::source::SourceError;
 /// A batch is sent early once it holds this many value bytes.
 const MAX_BATCH_BYTES: usize = 1 << 20;
 
+/// Bytes read from one file before the next file gets its turn, so a busy file does
+/// not starve the others.
+pub const TURN_BYTES: u64 = 16 << 20;
+
 #[derive(Debug, Clone)]
 pub struct FileSource {
     pub pattern: String,
@@ -33,6 +37,8 @@ pub struct FileSource {
     /// Partition keys set on every record, as another source would set them (`weir
     /// test` standing in for a Kafka topic); none from a pipeline file.
     pub partition_keys: Vec<(String, String)>,
+    /// Bytes of one file read per turn ([`TURN_BYTES`]).
+    pub turn_bytes: u64,
 }
 
 /// The partition name of a file: its name with anything but `[A-Za-z0-9-]` as `_`.
@@ -75,11 +81,15 @@ impl FileSource {
             .filter_map(|p| Some((p.clone(), from.offset_of(p)?)))
             .collect();
         let mut owners: BTreeMap<String, PathBuf> = BTreeMap::new();
+        // Each file's length when last read to its end: a follow poll skips a file that
+        // has not grown (its unterminated last line is not read again).
+        let mut lengths: BTreeMap<String, u64> = BTreeMap::new();
         loop {
             let files = self.matches();
             if files.is_empty() && self.mode == FileMode::Once {
                 tracing::warn!(pattern = %self.pattern, "no file matches the source path");
             }
+            let mut more = false;
             for path in files {
                 let partition = partition_of(&path);
                 if let Some(other) = owners.get(&partition).filter(|o| **o != path) {
@@ -89,17 +99,34 @@ impl FileSource {
                 }
                 owners.insert(partition.clone(), path.clone());
                 let start = offsets.get(&partition).copied().unwrap_or(0);
+                let len = std::fs::metadata(&path).map(|m| m.len()).ok();
+                if self.mode == FileMode::Follow
+                    && len.is_some()
+                    && lengths.get(&partition) == len.as_ref()
+                {
+                    continue;
+                }
                 let read = self
                     .read_file(&path, partition.as_str().into(), start, tx, shutdown)
                     .await;
                 let end = match read {
-                    Ok(end) => end,
+                    Ok((end, rest)) => {
+                        more |= rest;
+                        match (rest, len) {
+                            (false, Some(len)) => lengths.insert(partition.clone(), len),
+                            _ => lengths.remove(&partition),
+                        };
+                        end
+                    }
                     Err(e) => self.unread(&path, start, e)?,
                 };
                 offsets.insert(partition, end);
                 if shutdown.is_cancelled() || tx.is_closed() {
                     return Ok(());
                 }
+            }
+            if more {
+                continue;
             }
             if self.mode == FileMode::Once {
                 return Ok(());
@@ -134,7 +161,8 @@ impl FileSource {
         }
     }
 
-    /// Sends every complete line from `start`; returns the offset after the last one.
+    /// Sends the complete lines from `start`, at most about `turn_bytes` of them; returns
+    /// the offset after the last one sent and whether the file has more.
     async fn read_file(
         &self,
         path: &std::path::Path,
@@ -142,7 +170,7 @@ impl FileSource {
         start: u64,
         tx: &SourceContext,
         shutdown: &CancellationToken,
-    ) -> Result<u64, SourceError> {
+    ) -> Result<(u64, bool), SourceError> {
         let io = |source| SourceError::Io {
             path: path.display().to_string(),
             source,
@@ -159,6 +187,7 @@ impl FileSource {
         let mut batch = Batch::new(partition.clone());
         let now = || chrono::Utc::now().timestamp_millis();
         let mut arrival = now();
+        let mut more = false;
         loop {
             let before = batch.values_mut().len();
             let n = reader
@@ -188,16 +217,20 @@ impl FileSource {
             if batch.len() >= self.batch_size || batch.value_bytes() >= MAX_BATCH_BYTES {
                 let full = std::mem::replace(&mut batch, Batch::new(partition.clone()));
                 if tx.send(full).await.is_err() || shutdown.is_cancelled() {
-                    return Ok(offset);
+                    return Ok((offset, false));
                 }
                 arrival = now();
+            }
+            if offset - start >= self.turn_bytes {
+                more = true;
+                break;
             }
         }
         if offset != start {
             batch.next_position = Position::offset(offset);
             let _ = tx.send(batch).await;
         }
-        Ok(offset)
+        Ok((offset, more))
     }
 }
 
@@ -213,6 +246,7 @@ mod tests {
             poll_interval: Duration::from_millis(10),
             encoding: LineEncoding::Text,
             partition_keys: Vec::new(),
+            turn_bytes: TURN_BYTES,
         }
     }
 
@@ -243,5 +277,42 @@ mod tests {
                 .unread(path, 7, io(PermissionDenied))
                 .is_err()
         );
+    }
+
+    /// A big file is read in turns with the others: the small file's records do not
+    /// wait for the big one's end.
+    #[tokio::test]
+    async fn a_busy_file_does_not_starve_the_others() {
+        use crate::source::SourceEvent;
+        let dir = tempfile::tempdir().unwrap();
+        let big: String = (0..50).map(|i| format!("{{\"n\": {i:012}}}\n")).collect();
+        std::fs::write(dir.path().join("a.ndjson"), &big).unwrap();
+        std::fs::write(dir.path().join("b.ndjson"), "{\"n\": 1}\n").unwrap();
+        let mut file = source(FileMode::Once);
+        file.pattern = dir.path().join("*.ndjson").display().to_string();
+        file.turn_bytes = 100;
+        let (events, mut rx) = tokio::sync::mpsc::channel::<SourceEvent>(1000);
+        let ctx = SourceContext::new(
+            Default::default(),
+            events,
+            tokio::sync::watch::channel(Default::default()).1,
+            (
+                CancellationToken::new(),
+                crate::metrics::PipelineMetrics::default(),
+            ),
+        );
+        file.run(ctx).await.unwrap();
+        let mut order = Vec::new();
+        while let Ok(SourceEvent::Batch(b)) = rx.try_recv() {
+            order.push((b.partition.to_string(), b.len()));
+        }
+        let b_at = order.iter().position(|(p, _)| p == "b_ndjson").unwrap();
+        assert!(b_at < 3, "b waited for a: {order:?}");
+        let a_records: usize = order
+            .iter()
+            .filter(|(p, _)| p == "a_ndjson")
+            .map(|(_, n)| n)
+            .sum();
+        assert_eq!(a_records, 50, "every record of a, once: {order:?}");
     }
 }

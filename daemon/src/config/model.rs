@@ -344,6 +344,10 @@ pub struct OnErrorConfig {
     /// one, or a schema of another subject.
     #[serde(default)]
     pub schema_incompatible: ErrorAction,
+    /// A record longer than the source's `max_record_bytes`; its first 1 KiB and its
+    /// length are kept.
+    #[serde(default)]
+    pub record_too_large: ErrorAction,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

@@ -106,6 +106,9 @@ impl Decoder {
     /// routed part holds the records before it.
     pub fn decode(&self, batch: Batch) -> (Routed, Option<StopAt>) {
         crate::fault::hit("decode", &self.pipeline);
+        if let Some(length) = batch.oversized {
+            return self.refuse_oversized(&batch, length);
+        }
         let (batch, failed) = match &self.chain {
             Some(chain) => {
                 let observe = |step: &str, took: std::time::Duration| {
@@ -177,6 +180,29 @@ impl Decoder {
             rows,
             data: work.lines.into_iter().flatten().collect(),
             dead_letters: work.dead.into_values().collect(),
+        };
+        (routed, stop)
+    }
+
+    /// A record the source could not hold whole: to the error prefix (or as `on_error`
+    /// says), never through transforms or decoding.
+    fn refuse_oversized(&self, batch: &Batch, length: u64) -> (Routed, Option<StopAt>) {
+        let reason = format!(
+            "the record is {length} bytes, over the source's max_record_bytes; its first {} bytes are kept",
+            batch.value(0).len()
+        );
+        let mut dead = HashMap::new();
+        let stop = self.reject(batch, 0, ErrorKind::RecordTooLarge, &reason, &mut dead);
+        let next_position = match &stop {
+            Some(s) => s.position.clone(),
+            None => batch.next_position.clone(),
+        };
+        let routed = Routed {
+            partition: batch.partition.clone(),
+            next_position,
+            rows: None,
+            data: Vec::new(),
+            dead_letters: dead.into_values().collect(),
         };
         (routed, stop)
     }
@@ -339,6 +365,7 @@ impl Decoder {
             ErrorKind::UnknownSchemaId => self.on_error.unknown_schema_id,
             ErrorKind::DecodeFailed => self.on_error.decode_failed,
             ErrorKind::SchemaIncompatible => self.on_error.schema_incompatible,
+            ErrorKind::RecordTooLarge => self.on_error.record_too_large,
         };
         let position = batch.position(i).clone();
         if action != ErrorAction::Stop {

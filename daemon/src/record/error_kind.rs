@@ -12,6 +12,8 @@ pub enum ErrorKind {
     UnknownSchemaId,
     DecodeFailed,
     SchemaIncompatible,
+    /// Longer than the source's record limit (`max_record_bytes`).
+    RecordTooLarge,
 }
 
 impl ErrorKind {
@@ -25,6 +27,7 @@ impl ErrorKind {
             ErrorKind::UnknownSchemaId => "unknown-schema-id",
             ErrorKind::DecodeFailed => "decode-failed",
             ErrorKind::SchemaIncompatible => "schema-incompatible",
+            ErrorKind::RecordTooLarge => "record-too-large",
         }
     }
 }

@@ -33,6 +33,10 @@ pub struct Batch {
     partition_key_offsets: Vec<u32>,
     /// The position to resume from once every record of this batch is delivered.
     pub next_position: Position,
+    /// Set by a source on a batch of one record that was too large to hold: its value
+    /// is only the record's first bytes, and this is the record's full length. Such a
+    /// batch goes straight to the error prefix, past transforms and decoding.
+    pub oversized: Option<u64>,
 }
 
 /// The flat buffers of a batch, for handing to a plugin without copying.
@@ -199,6 +203,7 @@ impl Batch {
             partition_keys: p.partition_keys,
             partition_key_offsets: p.partition_key_offsets,
             next_position,
+            oversized: None,
         }
     }
 

@@ -70,6 +70,10 @@ async fn run_case(prepared: &Prepared, case: &Case, base: &Path) -> Result<Vec<S
         encoding,
         partition_keys: case.input.partition_keys.clone().into_iter().collect(),
         turn_bytes: crate::source::file::TURN_BYTES,
+        max_record_bytes: match &prepared.spec.source {
+            Source::File(f) => f.max_record_bytes,
+            _ => 1 << 20,
+        },
     });
     let sink = SinkSpec {
         location: Location::Local(lake.clone()),

@@ -5,7 +5,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::FileSource;
-use crate::config::Duration;
+use crate::config::{ByteSize, Duration};
 use crate::source::SourceConfigError;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -25,6 +25,11 @@ pub struct FileConfig {
     /// In `follow` mode, how often to look for new lines and files. Default `1s`.
     #[serde(default = "default_poll")]
     pub poll_interval: Duration,
+    /// The longest record (line) read whole. A longer one is never held in memory: it
+    /// goes to the error prefix as `record-too-large` with its first 1 KiB and its
+    /// length. Default `1MiB` (Kafka's and Firehose's record limit); at most `512MiB`.
+    #[serde(default = "default_max_record")]
+    pub max_record_bytes: ByteSize,
     /// `text` (default): each line is a record. `base64`: each line is one binary
     /// record (Avro, Protobuf) in standard base64, e.g. a captured Kafka topic.
     #[serde(default)]
@@ -45,6 +50,10 @@ pub enum FileMode {
     #[default]
     Once,
     Follow,
+}
+
+fn default_max_record() -> ByteSize {
+    ByteSize(1 << 20)
 }
 
 fn default_batch() -> usize {
@@ -74,6 +83,13 @@ impl FileConfig {
                 hint: "use 1 to 100000".into(),
             });
         }
+        if self.max_record_bytes.0 == 0 || self.max_record_bytes.0 > 512 << 20 {
+            return Err(SourceConfigError {
+                key: "max_record_bytes",
+                message: format!("{} bytes is out of range", self.max_record_bytes.0),
+                hint: "use 1KiB to 512MiB; the default is 1MiB".into(),
+            });
+        }
         if self.poll_interval.0.is_zero() {
             return Err(SourceConfigError {
                 key: "poll_interval",
@@ -89,6 +105,7 @@ impl FileConfig {
             encoding: self.encoding,
             partition_keys: Vec::new(),
             turn_bytes: super::source::TURN_BYTES,
+            max_record_bytes: self.max_record_bytes.0 as usize,
         })
     }
 }

@@ -39,6 +39,48 @@ pub struct FileSource {
     pub partition_keys: Vec<(String, String)>,
     /// Bytes of one file read per turn ([`TURN_BYTES`]).
     pub turn_bytes: u64,
+    /// The longest line read whole; a longer one becomes a `record-too-large` batch.
+    pub max_record_bytes: usize,
+}
+
+/// Bytes of an oversized record kept for its dead letter.
+const PREVIEW_BYTES: usize = 1024;
+
+/// One line as read: bytes consumed from the file, and whether it ended in a newline.
+struct Line {
+    consumed: usize,
+    complete: bool,
+}
+
+/// Reads one line, appending at most `keep` of its bytes to `out` (the rest is read
+/// and dropped, so a huge line never sits in memory).
+async fn read_line(
+    reader: &mut BufReader<tokio::fs::File>,
+    out: &mut Vec<u8>,
+    keep: usize,
+) -> std::io::Result<Line> {
+    let (mut consumed, mut kept) = (0, 0);
+    loop {
+        let buf = reader.fill_buf().await?;
+        if buf.is_empty() {
+            return Ok(Line {
+                consumed,
+                complete: false,
+            });
+        }
+        let (take, complete) = match buf.iter().position(|b| *b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (buf.len(), false),
+        };
+        let room = keep.saturating_sub(kept).min(take);
+        out.extend_from_slice(&buf[..room]);
+        kept += room;
+        consumed += take;
+        reader.consume(take);
+        if complete {
+            return Ok(Line { consumed, complete });
+        }
+    }
 }
 
 /// The partition name of a file: its name with anything but `[A-Za-z0-9-]` as `_`.
@@ -161,6 +203,27 @@ impl FileSource {
         }
     }
 
+    /// The batch of one record longer than the limit: its first bytes and its length.
+    fn oversized(
+        &self,
+        preview: Vec<u8>,
+        (partition, offset, consumed): (PartitionId, u64, usize),
+        length: usize,
+        path: &std::path::Path,
+    ) -> Batch {
+        tracing::warn!(file = %path.display(), offset, length, limit = self.max_record_bytes, "record over max_record_bytes; sent to the error prefix");
+        let mut batch = Batch::new(partition);
+        batch.values_mut().extend_from_slice(&preview);
+        batch.commit_value(
+            None,
+            chrono::Utc::now().timestamp_millis(),
+            Position::offset(offset),
+        );
+        batch.next_position = Position::offset(offset + consumed as u64);
+        batch.oversized = Some(length as u64);
+        batch
+    }
+
     /// Sends the complete lines from `start`, at most about `turn_bytes` of them; returns
     /// the offset after the last one sent and whether the file has more.
     async fn read_file(
@@ -188,23 +251,49 @@ impl FileSource {
         let now = || chrono::Utc::now().timestamp_millis();
         let mut arrival = now();
         let mut more = false;
+        // A line of the limit plus `\r\n` is still whole.
+        let keep = self.max_record_bytes + 2;
         loop {
             let before = batch.values_mut().len();
-            let n = reader
-                .read_until(b'\n', batch.values_mut())
+            let line = read_line(&mut reader, batch.values_mut(), keep)
                 .await
                 .map_err(io)?;
-            let values = batch.values_mut();
-            let complete = values.last() == Some(&b'\n');
+            let (n, complete) = (line.consumed, line.complete);
             if n == 0 || (!complete && self.mode == FileMode::Follow) {
                 batch.discard_uncommitted();
                 break;
             }
-            if complete {
+            let values = batch.values_mut();
+            if complete && values.last() == Some(&b'\n') {
                 values.pop();
                 if values.last() == Some(&b'\r') {
                     values.pop();
                 }
+            }
+            let length = n - usize::from(complete);
+            if length > self.max_record_bytes {
+                // Whatever was read before goes first; the oversized record goes alone.
+                let preview: Vec<u8> = batch.values_mut()[before..]
+                    .iter()
+                    .take(PREVIEW_BYTES)
+                    .copied()
+                    .collect();
+                batch.discard_uncommitted();
+                if !batch.is_empty() {
+                    batch.next_position = Position::offset(offset);
+                    let full = std::mem::replace(&mut batch, Batch::new(partition.clone()));
+                    if tx.send(full).await.is_err() {
+                        return Ok((offset, false));
+                    }
+                }
+                let oversized =
+                    self.oversized(preview, (partition.clone(), offset, n), length, path);
+                if tx.send(oversized).await.is_err() {
+                    return Ok((offset + n as u64, false));
+                }
+                offset += n as u64;
+                batch.next_position = Position::offset(offset);
+                continue;
             }
             if values.len() > before {
                 for (name, value) in &self.partition_keys {
@@ -247,6 +336,7 @@ mod tests {
             encoding: LineEncoding::Text,
             partition_keys: Vec::new(),
             turn_bytes: TURN_BYTES,
+            max_record_bytes: 1 << 20,
         }
     }
 
@@ -314,5 +404,27 @@ mod tests {
             .map(|(_, n)| n)
             .sum();
         assert_eq!(a_records, 50, "every record of a, once: {order:?}");
+    }
+
+    /// A line far over the limit is read through without being held: at most `keep`
+    /// of its bytes are kept, and the next line is read whole after it.
+    #[tokio::test]
+    async fn a_huge_line_is_read_through_keeping_only_its_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.ndjson");
+        let mut text = vec![b'x'; 10 << 20];
+        text.extend_from_slice(b"\n{}\n");
+        std::fs::write(&path, &text).unwrap();
+        let file = tokio::fs::File::open(&path).await.unwrap();
+        let mut reader = BufReader::with_capacity(1 << 20, file);
+        let mut out = Vec::new();
+        let line = read_line(&mut reader, &mut out, 1000).await.unwrap();
+        assert_eq!(
+            (line.consumed, line.complete, out.len()),
+            ((10 << 20) + 1, true, 1000)
+        );
+        out.clear();
+        let next = read_line(&mut reader, &mut out, 1000).await.unwrap();
+        assert_eq!((next.consumed, out.as_slice()), (3, &b"{}\n"[..]));
     }
 }

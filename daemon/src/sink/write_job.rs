@@ -88,7 +88,10 @@ impl WriteJob {
         loop {
             attempt += 1;
             let f = match self.write().await {
-                Ok(n) => return Ok((self.path, n)),
+                Ok(n) => {
+                    crate::fault::hit("object-written", &self.pipeline);
+                    return Ok((self.path, n));
+                }
                 Err(f) => f,
             };
             // Another daemon took the partition: it replays this cut itself.

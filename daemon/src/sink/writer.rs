@@ -309,6 +309,7 @@ impl SinkWriter {
                     next.0.remove(&partition);
                 }
             }
+            crate::fault::hit("committed", &self.pipeline);
             self.metrics.committed(&next.0);
             self.acks.send_replace(next.clone());
             self.committed = next;
@@ -394,6 +395,7 @@ impl SinkWriter {
             self.buffers.written(id);
             return self.fence(e).await;
         }
+        crate::fault::hit("cut-recorded", &self.pipeline);
         self.metrics.flushed(reason.as_str());
         let job = WriteJob {
             pipeline: self.pipeline.clone(),

@@ -85,6 +85,9 @@ impl LocalState {
         let path = self.path("positions.json");
         let pretty = serde_json::to_vec_pretty(positions).expect("positions serialize");
         replace(&path, &pretty).map_err(|source| StateError::Write { path, source })?;
+        if let Some(pipeline) = self.dir.file_name().and_then(|n| n.to_str()) {
+            crate::fault::hit("mid-prune", pipeline);
+        }
         if pruned {
             self.cuts = None;
             let path = self.path("cuts.jsonl");

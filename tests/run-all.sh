@@ -61,7 +61,8 @@ cargo test --locked --no-fail-fast \
   --manifest-path plugins/examples/Cargo.toml "$@" 2>&1 | tee -a "$log" || status=1
 df -h . | awk 'NR == 2 { print "==> disk: " $4 " free after the tests" }'
 
-# Fuzzing: each decoder target for a bounded time on stable Rust (RUSTC_BOOTSTRAP lets
+# Fuzzing: each decoder, the pipeline loader and the prefix template for a bounded time
+# (starting from the seeds in tests/fuzz/seeds) on stable Rust (RUSTC_BOOTSTRAP lets
 # cargo-fuzz pass its -Z flags; no sanitizer, since the decoders are safe Rust and a
 # panic is what is looked for). WEIR_FUZZ_SECONDS=0 skips it, and says so.
 fuzz_seconds=${WEIR_FUZZ_SECONDS:-30}
@@ -70,10 +71,13 @@ if [ "$fuzz_seconds" -gt 0 ]; then
     echo "==> installing cargo-fuzz"
     cargo install cargo-fuzz --locked --quiet
   fi
-  for target in framing avro_rows protobuf_rows; do
+  for target in framing avro_rows protobuf_rows pipeline_yaml prefix_template; do
     echo "==> fuzzing $target for ${fuzz_seconds}s"
     # pipefail: the status is cargo fuzz's; grep only shortens the output.
+    # New inputs go to corpus/ (ignored by git); the seeds in seeds/ are kept.
+    mkdir -p "tests/fuzz/corpus/$target"
     if RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir tests/fuzz --sanitizer none "$target" \
+        "tests/fuzz/corpus/$target" "tests/fuzz/seeds/$target" \
         -- -max_total_time="$fuzz_seconds" -max_len=4096 2>&1 | tee -a "$log" \
         | { grep -E "^(Done|==[0-9]+==|SUMMARY|thread|Failing input)" || true; }; then
       echo "fuzz target $target: ok" >> "$log"

@@ -136,3 +136,120 @@ async fn confluent_clients_register_with_weir_and_weir_reads_their_records() {
     );
     assert!(reason("invalid-json").contains("key must be a string"));
 }
+
+/// A POST to the registry API: the status code and the body.
+fn post(host: &str, path: &str, body: &[u8]) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/vnd.schemaregistry.v1+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    // A refused body may be answered before it is all sent.
+    let _ = stream.write_all(body);
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer).to_string();
+    let code = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_string();
+    (code, body)
+}
+
+/// Hostile subjects and bodies: odd subject names are kept as they are, inside the
+/// registry folder; an empty or overlong subject and an oversized body are refused.
+#[test]
+fn hostile_subjects_and_bodies_are_kept_inside_the_registry_or_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let registry = tmp.path().join("registry");
+    std::fs::create_dir_all(&registry).unwrap();
+    let port = free_port();
+    let host = format!("127.0.0.1:{port}");
+    let _server = Server(
+        weir()
+            .args(["schema", "serve", "--listen", &host, "--registry"])
+            .arg(&registry)
+            .spawn()
+            .unwrap(),
+    );
+    wait_for_port(port, "the registry API");
+    let schema =
+        serde_json::json!({"schema": "{\"type\": \"object\"}", "schemaType": "JSON"}).to_string();
+    let subjects = [
+        "../escape",
+        "a/b",
+        ".hidden",
+        "with space",
+        "ünï",
+        "%41",
+        "..",
+        "a\\b",
+    ];
+    for subject in subjects {
+        let path = format!("/subjects/{}/versions", percent(subject));
+        let (code, body) = post(&host, &path, schema.as_bytes());
+        assert_eq!(code, 200, "{subject}: {body}");
+    }
+    let listed: Vec<String> =
+        serde_json::from_str(&common::daemon::http_get(&host, "/subjects")).unwrap();
+    let mut want: Vec<String> = subjects.iter().map(|s| s.to_string()).collect();
+    want.sort();
+    let mut got = listed.clone();
+    got.sort();
+    assert_eq!(got, want);
+    // Nothing was written outside the registry folder.
+    let outside: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(outside, vec![std::ffi::OsString::from("registry")]);
+
+    // Protobuf schemas compile whatever folder their subject maps to.
+    let proto = serde_json::json!({
+        "schema": "syntax = \"proto3\";\nmessage M { string id = 1; }\n",
+        "schemaType": "PROTOBUF"
+    })
+    .to_string();
+    for subject in ["p/b", "p space", "%50", ".p"] {
+        let path = format!("/subjects/{}/versions", percent(subject));
+        let (code, body) = post(&host, &path, proto.as_bytes());
+        assert_eq!(code, 200, "{subject}: {body}");
+        let id: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let served = common::daemon::http_get(
+            &host,
+            &format!("/schemas/ids/{}?format=serialized", id["id"]),
+        );
+        assert!(served.contains("\"schema\""), "{subject}: {served}");
+    }
+
+    let long = "s".repeat(300);
+    let (code, body) = post(
+        &host,
+        &format!("/subjects/{long}/versions"),
+        schema.as_bytes(),
+    );
+    assert_eq!(code, 422, "{body}");
+    assert!(body.contains("42201"), "{body}");
+    let huge = vec![b' '; 2 << 20];
+    let (code, _) = post(&host, "/subjects/big/versions", &huge);
+    assert_eq!(code, 413);
+}
+
+/// A subject as a URL path segment.
+fn percent(subject: &str) -> String {
+    subject
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -21,6 +21,14 @@ use crate::schema::{
 };
 
 const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
+
+/// The largest request body taken (a schema with its references' names): larger ones
+/// are answered 413 before they are read.
+const MAX_BODY: usize = 1 << 20;
+/// The most versions one subject keeps.
+const MAX_VERSIONS: usize = 1000;
+/// The longest subject, as its folder name (file names stop at 255 bytes).
+const MAX_SUBJECT_BYTES: usize = 200;
 
 struct Shared {
     registry: LocalRegistry,
@@ -85,6 +93,7 @@ pub fn router(registry: LocalRegistry) -> Router {
             "/mode/{subject}",
             get(|| async { reply(json!({"mode": "READWRITE"})) }),
         )
+        .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(shared)
 }
 
@@ -196,11 +205,43 @@ fn schema_type(name: Option<&str>) -> Result<SchemaType, ApiError> {
 }
 
 fn candidate(shared: &Shared, subject: &str, body: &[u8]) -> Result<Version, ApiError> {
+    subject_ok(subject)?;
     let body = parse_body(body)?;
     let t = schema_type(body.schema_type.as_deref())?;
     Ok(shared
         .registry
         .candidate(subject, t, &body.schema, body.references)?)
+}
+
+/// Refuses a subject no folder can hold: empty, or over [`MAX_SUBJECT_BYTES`] once
+/// encoded as a folder name.
+fn subject_ok(subject: &str) -> Result<(), ApiError> {
+    let folder = crate::schema::subject_dir(subject);
+    if subject.is_empty() || folder.len() > MAX_SUBJECT_BYTES {
+        return Err(ApiError(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            42201,
+            format!(
+                "a subject must be 1 to {MAX_SUBJECT_BYTES} bytes as a folder name; this one is {}",
+                folder.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses a registration that would give a subject more than [`MAX_VERSIONS`].
+fn room_for_one_more(existing: usize) -> Result<(), ApiError> {
+    if existing >= MAX_VERSIONS {
+        return Err(ApiError(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            42201,
+            format!(
+                "the subject has {existing} versions, the most Weir keeps; register under a new subject"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// A version as the API describes it.
@@ -344,7 +385,10 @@ async fn register(State(api): Api, Path(subject): Path<String>, body: Bytes) -> 
     blocking(api, move |s| {
         // The candidate takes the next version number, so it is made under the lock.
         let _one_writer = s.writes.lock().unwrap_or_else(|p| p.into_inner());
-        let v = s.registry.register(candidate(s, &subject, &body)?)?;
+        let c = candidate(s, &subject, &body)?;
+        let existing = s.registry.versions(&subject).map_or(0, |v| v.len());
+        room_for_one_more(existing)?;
+        let v = s.registry.register(c)?;
         tracing::info!(subject = %v.subject, version = v.version, id = v.id, "schema registered");
         Ok(reply(
             json!({"id": v.id, "subject": v.subject, "version": v.version}),
@@ -533,4 +577,21 @@ async fn delete_subject_config(State(api): Api, Path(subject): Path<String>) -> 
         Ok(reply(json!({"compatibilityLevel": mode.as_str()})))
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subjects_and_versions_are_bounded() {
+        assert!(subject_ok("orders-value").is_ok());
+        assert!(subject_ok("").is_err());
+        assert!(subject_ok(&"x".repeat(MAX_SUBJECT_BYTES)).is_ok());
+        // Each `/` is three bytes as a folder name.
+        assert!(subject_ok(&"/".repeat(MAX_SUBJECT_BYTES / 3 + 1)).is_err());
+        assert!(room_for_one_more(MAX_VERSIONS - 1).is_ok());
+        let full = room_for_one_more(MAX_VERSIONS).unwrap_err();
+        assert_eq!((full.0, full.1), (StatusCode::UNPROCESSABLE_ENTITY, 42201));
+    }
 }

@@ -3,6 +3,7 @@
 //!
 //! - `engine`: the process-wide wasmtime engine and its epoch ticker.
 //! - `cache`: compiled components on disk, in a private folder, checked by digest.
+//! - `clock`: the monotonic clock plugins see, whose waits end by the call's deadline.
 //! - `state`: what each instance's store holds: WASI context (no grants by default),
 //!   the memory limiter, the rate-limited log.
 //! - `plugin`: a loaded plugin, its instance pool, and fault handling (a trap, a
@@ -16,6 +17,7 @@ mod bindings;
 mod builder;
 mod cache;
 mod chain;
+mod clock;
 mod convert;
 mod engine;
 mod plugin;

@@ -144,6 +144,16 @@ impl Plugin {
         tracing::info!(pipeline, plugin = %spec.name, elapsed = ?started.elapsed(), "{how}");
         let mut linker = Linker::new(engine());
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .and_then(|_| {
+                // Waits end by the call's deadline: this clock replaces wasmtime-wasi's.
+                linker.allow_shadowing(true);
+                let clock = wasmtime_wasi::p2::bindings::clocks::monotonic_clock::add_to_linker::<
+                    _,
+                    HasSelf<_>,
+                >(&mut linker, |s| s);
+                linker.allow_shadowing(false);
+                clock
+            })
             .and_then(|_| wit::types::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s))
             .and_then(|_| wit::host::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s))
             .and_then(|_| add_input_values(&mut linker))
@@ -177,6 +187,8 @@ impl Plugin {
         let mut store = Store::new(engine(), state);
         store.limiter(|s| &mut s.limiter);
         store.set_epoch_deadline(self.deadline_ticks());
+        store.data_mut().clock.deadline =
+            Some(tokio::time::Instant::now() + EPOCH_TICK * self.deadline_ticks() as u32);
         let api = self
             .pre
             .instantiate(&mut store)
@@ -260,6 +272,8 @@ impl Plugin {
             None => self.instantiate().map_err(|e| e.to_string())?,
         };
         inst.store.set_epoch_deadline(ticks + 1);
+        inst.store.data_mut().clock.deadline =
+            Some(tokio::time::Instant::now() + EPOCH_TICK * (ticks + 1) as u32);
         inst.store.data_mut().values = Some(batch.values.clone());
         let result = inst.api.call_process(&mut inst.store, &batch.meta);
         inst.store.data_mut().values = None;

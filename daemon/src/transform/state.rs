@@ -15,7 +15,9 @@ use super::plugin::Grants;
 
 pub struct State {
     wasi: WasiCtx,
-    table: ResourceTable,
+    pub(super) table: ResourceTable,
+    /// The monotonic clock plugins see, bounded by the call's deadline (`clock.rs`).
+    pub clock: super::clock::PluginClock,
     pub limiter: MemoryLimiter,
     log: Arc<PluginLog>,
     /// The last line the plugin logged at error level (the SDK logs panics there).
@@ -50,6 +52,11 @@ impl State {
         Ok(Self {
             wasi: b.build(),
             table: ResourceTable::new(),
+            clock: super::clock::PluginClock {
+                real: grants.clocks,
+                origin: std::time::Instant::now(),
+                deadline: None,
+            },
             limiter: MemoryLimiter {
                 cap: memory as usize,
                 total: 0,

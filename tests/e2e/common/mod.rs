@@ -66,6 +66,21 @@ pub fn run_ok(cmd: &mut Command) -> Output {
 /// Runs `cmd` to its end like [`run_ok`], but kills it and fails the test if it takes
 /// longer than `limit` (a pipeline whose store never answers restarts for ever).
 pub fn run_within(cmd: &mut Command, limit: Duration) -> Output {
+    let out = output_within(cmd, limit);
+    let show = |b: &[u8]| String::from_utf8_lossy(b).to_string();
+    assert!(
+        out.status.success(),
+        "weir failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        show(&out.stdout),
+        show(&out.stderr)
+    );
+    out
+}
+
+/// Runs `cmd` to its end, whatever its exit status; kills it and fails the test if it
+/// takes longer than `limit`.
+pub fn output_within(cmd: &mut Command, limit: Duration) -> Output {
     let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -93,23 +108,17 @@ pub fn run_within(cmd: &mut Command, limit: Duration) -> Output {
         std::thread::sleep(Duration::from_millis(50));
     };
     let (stdout, stderr) = (stdout.join().unwrap(), stderr.join().unwrap());
-    let show = |b: &[u8]| String::from_utf8_lossy(b).to_string();
-    match status {
-        Some(status) if status.success() => Output {
-            status,
-            stdout,
-            stderr,
-        },
-        Some(status) => panic!(
-            "weir failed ({status}):\nstdout: {}\nstderr: {}",
-            show(&stdout),
-            show(&stderr)
-        ),
-        None => panic!(
+    let Some(status) = status else {
+        panic!(
             "weir did not finish within {limit:?}:\nstdout: {}\nstderr: {}",
-            show(&stdout),
-            show(&stderr)
-        ),
+            String::from_utf8_lossy(&stdout),
+            String::from_utf8_lossy(&stderr)
+        );
+    };
+    Output {
+        status,
+        stdout,
+        stderr,
     }
 }
 

@@ -3,7 +3,8 @@
 //! `loop` (never returns), `bomb` (allocates without end), `panic`, `offsets`
 //! (returns offsets past the end of its output), `file` (reads `/etc/hostname`),
 //! `env` (reads `HOME`), `socket` (connects to the `socket` config address), `time`
-//! (returns the record with a timestamp no calendar holds). A read
+//! (returns the record with a timestamp no calendar holds), `sleep` (sleeps an hour in
+//! a blocking WASI call). The config key `init_sleep_ms` makes `init` sleep. A read
 //! or connection that works puts what it got into the record, so a sandbox leak
 //! shows up in the lake.
 
@@ -55,6 +56,10 @@ impl Guest for Hostile {
         for (k, v) in config {
             match k.as_str() {
                 "socket" => SOCKET.with(|s| *s.borrow_mut() = v),
+                "init_sleep_ms" => {
+                    let ms = v.parse().map_err(|_| format!("init_sleep_ms: `{v}`"))?;
+                    std::thread::sleep(std::time::Duration::from_millis(ms));
+                }
                 other => return Err(format!("unknown key {other}")),
             }
         }
@@ -100,6 +105,7 @@ impl Guest for Hostile {
                     }
                 }
                 "panic" => panic!("boom on purpose"),
+                "sleep" => std::thread::sleep(std::time::Duration::from_secs(3600)),
                 "offsets" => bad_offsets = true,
                 _ => {}
             }

@@ -133,3 +133,49 @@ fn json_lines_under_field_prefixes_survive_a_crash_at_each_step() {
         crash_at(point, "jsonl", "region=!{field:customer.region}/");
     }
 }
+
+/// A crash leaves cuts recorded and unwritten; the pipeline's prefix is then changed
+/// before the restart. The restart refuses, saying what to do, and writes nothing;
+/// with the previous version back it finishes, and then the change applies — every
+/// order once.
+#[test]
+fn a_restart_after_a_crash_under_changed_routing_refuses_until_the_old_cuts_are_written() {
+    build_plugins();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let prefix = "orders/hour=!{timestamp:HH}/";
+    setup(dir, "jsonl", prefix);
+    let (pipelines, state) = (dir.join("pipelines"), dir.join("state"));
+    let file = pipelines.join("p.yaml");
+    let crashed = weir_run(&pipelines, &state)
+        .env("WEIR_FAULTS", "cut-recorded@p=abort:3")
+        .output()
+        .unwrap();
+    assert_eq!(crashed.status.signal(), Some(6));
+    let original = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, original.replace(prefix, "orders/h=!{timestamp:HH}/")).unwrap();
+    let (before, _) = lake_contents(&dir.join("lake"));
+
+    let refused = weir_run(&pipelines, &state).output().unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("the pipeline changed"), "{stderr}");
+    assert!(
+        stderr.contains("put the previous version of the pipeline file back"),
+        "{stderr}"
+    );
+    assert_eq!(
+        lake_contents(&dir.join("lake")).0,
+        before,
+        "nothing written"
+    );
+
+    std::fs::write(&file, &original).unwrap();
+    run_ok(&mut weir_run(&pipelines, &state));
+    std::fs::write(&file, original.replace(prefix, "orders/h=!{timestamp:HH}/")).unwrap();
+    run_ok(&mut weir_run(&pipelines, &state));
+    let (orders, dead) = lake_contents(&dir.join("lake"));
+    assert_eq!(orders.len() as u64, ORDERS);
+    assert!(orders.values().all(|c| *c == 1), "each once");
+    assert_eq!(dead.len() as u64, BAD);
+}

@@ -436,7 +436,31 @@ fn sink_spec(
         timezone: timezone?,
         buffer: s.buffer.clone(),
         metadata_columns,
+        routing: routing_digest(config, base),
     })
+}
+
+/// The digest of what routes records to objects (see `SinkSpec::routing`); buffer sizes,
+/// the store's location and credentials do not count.
+fn routing_digest(config: &PipelineConfig, base: &Path) -> String {
+    use sha2::{Digest, Sha256};
+    let s = &config.sink;
+    let mut hash = Sha256::new();
+    hash.update(format!(
+        "{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
+        s.prefix,
+        s.error_prefix,
+        s.time,
+        s.format,
+        s.metadata_columns,
+        config.on_error,
+        config.schema,
+        config.transforms
+    ));
+    for t in &config.transforms {
+        hash.update(std::fs::read(base.join(&t.plugin)).unwrap_or_default());
+    }
+    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// `sink.metadata_columns`: Parquet only, each once, and no name a schema column has.

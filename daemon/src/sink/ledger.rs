@@ -23,6 +23,32 @@ pub type Plan = HashMap<(String, String, bool), VecDeque<Planned>>;
 
 /// The replay plan of the cuts still ahead of `positions` (cuts entirely before them
 /// are skipped: their records are not read again).
+/// Refuses to replay cuts recorded under another routing than `routing` (see
+/// `SinkSpec::routing`): their records would no longer reach the recorded prefixes.
+pub fn check_routing(
+    cuts: &[Cut],
+    positions: &Positions,
+    routing: &str,
+) -> Result<(), super::SinkError> {
+    let stale: Vec<String> = cuts
+        .iter()
+        .filter(|c| positions.0.get(&c.partition).is_none_or(|p| c.last >= *p))
+        .filter(|c| c.routing.as_deref().is_some_and(|r| r != routing))
+        .map(|c| {
+            format!(
+                "partition {} positions {}..={} under `{}`",
+                c.partition, c.first, c.last, c.prefix
+            )
+        })
+        .collect();
+    if stale.is_empty() {
+        return Ok(());
+    }
+    Err(super::SinkError::Rerouted {
+        cuts: stale.join(", "),
+    })
+}
+
 pub fn plan(cuts: &[Cut], positions: &Positions) -> Plan {
     let mut plan = Plan::new();
     for c in cuts {
@@ -56,7 +82,25 @@ mod tests {
             dead_letter: false,
             first: first.into(),
             last: last.into(),
+            routing: None,
         }
+    }
+
+    #[test]
+    fn cuts_made_under_another_routing_are_refused_unless_already_stored() {
+        let positions = Positions([("f".to_string(), Position::offset(11))].into());
+        let with = |r: &str, first, last| Cut {
+            routing: Some(r.into()),
+            ..cut("a/", first, last)
+        };
+        assert!(check_routing(&[with("x", 0, 10), with("y", 12, 30)], &positions, "y").is_ok());
+        assert!(check_routing(&[cut("a/", 12, 30)], &positions, "y").is_ok());
+        let e = check_routing(&[with("x", 12, 30)], &positions, "y").unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("partition f positions 12..=30 under `a/`"),
+            "{e}"
+        );
     }
 
     #[test]

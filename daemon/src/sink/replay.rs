@@ -34,6 +34,7 @@ impl Replay {
                     dead_letter: *dead_letter,
                     first: c.first.clone(),
                     last: c.last.clone(),
+                    routing: None,
                 })
             })
             .collect()

@@ -47,6 +47,10 @@ pub struct SinkSpec {
     pub buffer: BufferConfig,
     /// Record metadata written as Parquet columns after the schema's.
     pub metadata_columns: Vec<super::metadata::MetadataColumn>,
+    /// SHA-256 of everything that decides which records go to which object (prefixes,
+    /// time, format, `on_error`, the schema, the transforms and their plugins): recorded
+    /// with each cut, so a replay after a crash knows whether it still routes alike.
+    pub routing: String,
 }
 
 impl SinkSpec {

@@ -46,6 +46,12 @@ pub enum SinkError {
     },
     #[error(transparent)]
     State(#[from] StateError),
+    /// The last run recorded cuts it did not write under another routing than this
+    /// version's: replaying them could stall or write records twice.
+    #[error(
+        "the pipeline changed (prefixes, time, format, on_error, schema or transforms) while the last run had objects recorded but unwritten: {cuts}; to keep each record once, put the previous version of the pipeline file back and let it stop cleanly (its input's end or SIGTERM), then apply the change; or delete the pipeline's cut ledger (cuts.jsonl in its state folder) to accept that these positions may be written twice"
+    )]
+    Rerouted { cuts: String },
 }
 
 /// Counters reported when a pipeline ends.
@@ -108,6 +114,7 @@ impl SinkWriter {
         state: PipelineState,
         stored: Snapshot,
     ) -> Result<Self, SinkError> {
+        super::ledger::check_routing(&stored.cuts, &stored.positions, &spec.routing)?;
         let plan = super::ledger::plan(&stored.cuts, &stored.positions);
         if !plan.is_empty() {
             tracing::info!(
@@ -389,6 +396,7 @@ impl SinkWriter {
             dead_letter: key.dead_letter,
             first: buffer.first_position.clone(),
             last: buffer.last_position.clone(),
+            routing: Some(self.spec.routing.clone()),
         };
         tracing::debug!(pipeline = %self.pipeline, partition = %cut.partition, prefix = %cut.prefix, first = %cut.first, last = %cut.last, reason = reason.as_str(), "cut");
         if let Err(e) = self.state.record_cut(cut).await {

@@ -212,6 +212,7 @@ mod tests {
             dead_letter: false,
             first: first.into(),
             last: last.into(),
+            routing: None,
         }
     }
 

@@ -125,6 +125,10 @@ pub struct Cut {
     pub dead_letter: bool,
     pub first: Position,
     pub last: Position,
+    /// The routing the cut was made under (`SinkSpec::routing`); none in ledgers
+    /// written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routing: Option<String>,
 }
 
 /// A multipart upload begun and not known to be finished.

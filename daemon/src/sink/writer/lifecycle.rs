@@ -78,6 +78,7 @@ impl SinkWriter {
             }
             None => self.replay.cuts_of(partition),
         };
+        crate::sink::ledger::check_routing(&cuts, &stored, &self.spec.routing)?;
         let plan = crate::sink::ledger::plan(&cuts, &stored);
         tracing::debug!(pipeline = %self.pipeline, %partition, ?plan, "replay plan");
         self.remove_staged(&plan);

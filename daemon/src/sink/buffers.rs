@@ -154,7 +154,12 @@ impl Buffers {
                 buffer.batches.push(b);
                 size = compact_tail(&mut buffer.batches, size);
             }
-            GroupData::Lines(l) => buffer.lines.extend_from_slice(&l),
+            GroupData::Lines(l) => {
+                // What the buffer holds is its capacity, which grows by doubling.
+                let before = buffer.lines.capacity();
+                buffer.lines.extend_from_slice(&l);
+                size = (buffer.lines.capacity() - before) as isize;
+            }
         }
         buffer.bytes = buffer.bytes.saturating_add_signed(size);
         buffer.records += group.positions.len();
@@ -383,6 +388,25 @@ mod tests {
             data: GroupData::Lines(b"x\nx\n".to_vec()),
             positions: offsets(&[first, last]),
         }
+    }
+
+    /// A JSON-lines buffer counts the capacity it holds, which grows by doubling, not
+    /// only the bytes in it: the budget bounds what the process really holds.
+    #[test]
+    fn json_lines_buffers_count_their_capacity() {
+        let mut b = Buffers::default();
+        let p: PartitionId = "f".into();
+        for i in 0..100u64 {
+            b.append(&p, lines("a/", 2 * i, 2 * i + 1), false);
+        }
+        let key = BufferKey {
+            prefix: "a/".into(),
+            partition: p,
+            dead_letter: false,
+        };
+        let held = b.get(&key).unwrap().lines.capacity();
+        assert!(held > 400, "{held}");
+        assert_eq!(b.total_bytes(), held);
     }
 
     #[test]

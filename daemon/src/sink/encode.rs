@@ -76,7 +76,7 @@ async fn encode<W: AsyncFileWriter>(
 pub async fn write_lines(
     store: &Arc<dyn ObjectStore>,
     path: &Path,
-    lines: Vec<u8>,
+    lines: bytes::Bytes,
     compression: Compression,
 ) -> Result<usize, object_store::Error> {
     let body = match compression {
@@ -87,9 +87,14 @@ pub async fn write_lines(
                 .expect("in-memory gzip cannot fail")
         }
         Compression::Zstd => {
-            zstd::encode_all(lines.as_slice(), 3).expect("in-memory zstd cannot fail")
+            zstd::encode_all(lines.as_ref(), 3).expect("in-memory zstd cannot fail")
         }
-        Compression::None | Compression::Snappy => lines,
+        // Shared, not copied: a retry sends the same bytes again.
+        Compression::None | Compression::Snappy => {
+            let size = lines.len();
+            store.put(path, PutPayload::from(lines)).await?;
+            return Ok(size);
+        }
     };
     let size = body.len();
     store.put(path, PutPayload::from(body)).await?;

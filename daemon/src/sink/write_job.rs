@@ -83,11 +83,13 @@ pub struct WriteJob {
 
 impl WriteJob {
     /// Writes the object, retrying what a retry can cure, with backoff and jitter.
-    pub async fn run(self) -> Result<(Path, usize), SinkError> {
+    pub async fn run(mut self) -> Result<(Path, usize), SinkError> {
+        // JSON lines are shared by every attempt instead of copied for each.
+        let lines = bytes::Bytes::from(std::mem::take(&mut self.buffer.lines));
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let f = match self.write().await {
+            let f = match self.write(&lines).await {
                 Ok(n) => {
                     crate::fault::hit("object-written", &self.pipeline);
                     return Ok((self.path, n));
@@ -111,8 +113,8 @@ impl WriteJob {
         }
     }
 
-    async fn write(&self) -> Result<usize, Failure> {
-        let written = self.encode().await?;
+    async fn write(&self, lines: &bytes::Bytes) -> Result<usize, Failure> {
+        let written = self.encode(lines).await?;
         if let Some(dir) = self.store.local_dir.clone() {
             let key = self.path.clone();
             tokio::task::spawn_blocking(move || super::store::sync_local(&dir, &key))
@@ -123,12 +125,11 @@ impl WriteJob {
         Ok(written)
     }
 
-    async fn encode(&self) -> Result<usize, Failure> {
+    async fn encode(&self, lines: &bytes::Bytes) -> Result<usize, Failure> {
         let (store, path, buffer) = (&self.store, &self.path, &self.buffer);
         match &self.encoding {
             Encoding::Lines(compression) => {
-                let written =
-                    write_lines(&store.objects, path, buffer.lines.clone(), *compression).await;
+                let written = write_lines(&store.objects, path, lines.clone(), *compression).await;
                 self.metrics.store_request("put", written.is_ok());
                 written.map_err(|e| Failure::of(&e))
             }

@@ -165,31 +165,24 @@ pub fn http_get(admin: &str, path: &str) -> String {
 
 /// The body of the answer to a POST of a JSON `body`.
 pub fn http_post_json(host: &str, path: &str, body: &str) -> String {
+    exchange(host, "POST", path, body)
+}
+
+/// The body of the answer to a request without a body.
+pub fn http_request(admin: &str, method: &str, path: &str) -> String {
+    exchange(admin, method, path, "")
+}
+
+/// One HTTP/1.1 request (a JSON body when not empty); the answer's body.
+fn exchange(host: &str, method: &str, path: &str, body: &str) -> String {
     let mut stream = std::net::TcpStream::connect(host).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
     write!(
         stream,
-        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/vnd.schemaregistry.v1+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/vnd.schemaregistry.v1+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let (_, body) = response.split_once("\r\n\r\n").unwrap_or(("", ""));
-    body.to_string()
-}
-
-/// The body of the answer to a request without a body.
-pub fn http_request(admin: &str, method: &str, path: &str) -> String {
-    let mut stream = std::net::TcpStream::connect(admin).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: {admin}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
     let mut response = String::new();

@@ -106,6 +106,11 @@ fn state_in_s3_survives_kills_with_an_empty_local_state_directory_each_time() {
         "released at a clean stop"
     );
     assert!(state["cuts"].as_array().unwrap().is_empty(), "{state}");
+    let binding = &state["source"]["files"]["orders_ndjson"];
+    assert!(
+        binding["ino"].is_u64(),
+        "the file's binding is in the state: {state}"
+    );
     let (rows, ids, unfinished) = check_lake(&["s3", &endpoint, "lake"]);
     assert_eq!((rows, ids), (RECORDS, RECORDS), "every record exactly once");
     assert!(

@@ -208,7 +208,8 @@ async fn run_stages(
         event_tx,
         writer.acknowledgements(),
         (source_stop.clone(), metrics.clone()),
-    );
+    )
+    .with_state(state.clone());
     let source = tokio::spawn(spec.source.clone().run(context));
     let decoder = Decoder::new(
         &spec.name,

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::metrics::PipelineMetrics;
 use crate::position::Position;
 use crate::record::{Batch, PartitionId};
-use crate::state::Positions;
+use crate::state::{PipelineState, Positions, StateError};
 
 /// One item of a source's output stream.
 // Nearly every item is a batch: boxing it to shrink the rare control items would cost
@@ -56,6 +56,8 @@ pub struct SourceContext {
     pub shutdown: CancellationToken,
     /// Where the source reports what only it knows (lag in the source, rebalances).
     pub metrics: PipelineMetrics,
+    /// Where the source's notes are kept; none in unit tests (kept in memory only).
+    state: Option<PipelineState>,
 }
 
 impl SourceContext {
@@ -71,6 +73,30 @@ impl SourceContext {
             acks,
             shutdown,
             metrics,
+            state: None,
+        }
+    }
+
+    /// Keeps the source's notes in the pipeline's state.
+    pub fn with_state(mut self, state: PipelineState) -> Self {
+        self.state = Some(state);
+        self
+    }
+
+    /// The notes the source saved in an earlier run.
+    pub async fn notes(&self) -> Result<Option<serde_json::Value>, StateError> {
+        match &self.state {
+            Some(state) => state.source_notes().await,
+            None => Ok(None),
+        }
+    }
+
+    /// Saves the source's notes; returns once they are durable, so the source may then
+    /// send what depends on them.
+    pub async fn save_notes(&self, notes: serde_json::Value) -> Result<(), StateError> {
+        match &self.state {
+            Some(state) => state.save_source_notes(notes).await,
+            None => Ok(()),
         }
     }
 

@@ -69,6 +69,12 @@ pub enum SourceError {
     },
     #[error("Kafka: {0}")]
     Kafka(String),
+    #[error(
+        "the file source's notes in the state cannot be read: {0}; remove `source.json` from the pipeline's state to bind files by name again"
+    )]
+    Notes(String),
+    #[error(transparent)]
+    State(#[from] crate::state::StateError),
 }
 
 impl SourceConfig {

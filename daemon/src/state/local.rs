@@ -136,7 +136,7 @@ impl LocalState {
     }
 }
 
-fn read(path: &Path) -> Result<Option<Vec<u8>>, StateError> {
+pub(super) fn read(path: &Path) -> Result<Option<Vec<u8>>, StateError> {
     match std::fs::read(path) {
         Ok(bytes) => Ok(Some(bytes)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -162,7 +162,7 @@ fn open_append(path: &Path) -> std::io::Result<std::fs::File> {
 }
 
 /// Replaces a file atomically: a crash leaves the old or the new content, never a mix.
-fn replace(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(super) fn replace(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().expect("state files have a folder");
     std::fs::create_dir_all(dir)?;
     let mut tmp = path.as_os_str().to_owned();

@@ -7,6 +7,7 @@
 
 mod lease;
 mod local;
+mod notes;
 mod object;
 mod partitions;
 

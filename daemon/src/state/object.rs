@@ -31,6 +31,9 @@ pub struct Doc {
     pub positions: Positions,
     pub cuts: Vec<Cut>,
     pub uploads: Vec<Upload>,
+    /// What the source keeps of its own (`PipelineState::source_notes`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<serde_json::Value>,
 }
 
 const FORMAT: u32 = 1;
@@ -192,6 +195,11 @@ impl ObjectState {
             cuts: held.doc.cuts.clone(),
             uploads: held.doc.uploads.clone(),
         }
+    }
+
+    /// The source's notes as last written.
+    pub async fn source_notes(&self) -> Option<serde_json::Value> {
+        self.held.lock().await.doc.source.clone()
     }
 
     /// Applies `change` and writes the document; the lease is renewed with it.

@@ -9,10 +9,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncSeekExt, BufReader};
-use tokio_util::sync::CancellationToken;
 
 use super::FileMode;
 use super::config::LineEncoding;
+use super::identity::Bindings;
+use super::tracker::{Tracker, Turn, Unread};
 use crate::position::Position;
 use crate::record::{Batch, PartitionId};
 use crate::source::SourceContext;
@@ -83,23 +84,6 @@ async fn read_line(
     }
 }
 
-/// The partition name of a file: its name with anything but `[A-Za-z0-9-]` as `_`.
-pub fn partition_of(path: &std::path::Path) -> String {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy())
-        .unwrap_or_default();
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
-
 impl FileSource {
     fn matches(&self) -> Vec<PathBuf> {
         let mut files: Vec<PathBuf> = glob::glob(&self.pattern)
@@ -115,55 +99,44 @@ impl FileSource {
     }
 
     pub async fn run(self, ctx: SourceContext) -> Result<(), SourceError> {
-        let (tx, shutdown) = (&ctx, &ctx.shutdown);
         let from = ctx.start();
-        let mut offsets: BTreeMap<String, u64> = from
+        let offsets: BTreeMap<String, u64> = from
             .0
             .keys()
             .filter_map(|p| Some((p.clone(), from.offset_of(p)?)))
             .collect();
-        let mut owners: BTreeMap<String, PathBuf> = BTreeMap::new();
-        // Each file's length when last read to its end: a follow poll skips a file that
-        // has not grown (its unterminated last line is not read again).
-        let mut lengths: BTreeMap<String, u64> = BTreeMap::new();
+        let bindings = Bindings::from_notes(ctx.notes().await?).map_err(SourceError::Notes)?;
+        let mut files = Tracker::new(offsets, bindings, self.mode == FileMode::Follow);
         loop {
-            let files = self.matches();
-            if files.is_empty() && self.mode == FileMode::Once {
+            let listed = self.matches();
+            if listed.is_empty() && self.mode == FileMode::Once {
                 tracing::warn!(pattern = %self.pattern, "no file matches the source path");
             }
+            let (turns, changed, unread) = files.poll(listed);
+            for Unread { path, error } in unread {
+                self.unread(&path, error)?;
+            }
+            if changed {
+                ctx.save_notes(files.bindings.to_notes()).await?;
+            }
             let mut more = false;
-            for path in files {
-                let partition = partition_of(&path);
-                if let Some(other) = owners.get(&partition).filter(|o| **o != path) {
-                    tracing::error!(file = %path.display(), other = %other.display(),
-                        "two files share the name `{partition}`; skipping this one, rename it to read it");
-                    continue;
-                }
-                owners.insert(partition.clone(), path.clone());
-                let start = offsets.get(&partition).copied().unwrap_or(0);
-                let len = std::fs::metadata(&path).map(|m| m.len()).ok();
-                if self.mode == FileMode::Follow
-                    && len.is_some()
-                    && lengths.get(&partition) == len.as_ref()
-                {
-                    continue;
-                }
-                let read = self
-                    .read_file(&path, partition.as_str().into(), start, tx, shutdown)
-                    .await;
+            for turn in turns {
+                let (partition, path) = (turn.partition.clone(), turn.path.clone());
+                let start = files.offsets.get(&partition).copied().unwrap_or(0);
+                let read = self.read_file(turn, start, &ctx).await;
                 let end = match read {
-                    Ok((end, rest)) => {
+                    Ok((end, rest, len)) => {
                         more |= rest;
                         match (rest, len) {
-                            (false, Some(len)) => lengths.insert(partition.clone(), len),
-                            _ => lengths.remove(&partition),
+                            (false, Some(len)) => files.lengths.insert(partition.clone(), len),
+                            _ => files.lengths.remove(&partition),
                         };
                         end
                     }
-                    Err(e) => self.unread(&path, start, e)?,
+                    Err(e) => self.unread(&path, e).map(|()| start)?,
                 };
-                offsets.insert(partition, end);
-                if shutdown.is_cancelled() || tx.is_closed() {
+                files.offsets.insert(partition, end);
+                if ctx.shutdown.is_cancelled() || ctx.is_closed() {
                     return Ok(());
                 }
             }
@@ -175,7 +148,7 @@ impl FileSource {
             }
             tokio::select! {
                 _ = tokio::time::sleep(self.poll_interval) => {}
-                _ = shutdown.cancelled() => return Ok(()),
+                _ = ctx.shutdown.cancelled() => return Ok(()),
             }
         }
     }
@@ -184,20 +157,15 @@ impl FileSource {
     /// deleted) is nothing to read; in follow mode an unreadable file (permissions,
     /// replaced by a folder) waits for the next poll while the others go on; reading
     /// once, it fails the pipeline (finishing would leave its records unread).
-    fn unread(
-        &self,
-        path: &std::path::Path,
-        start: u64,
-        e: SourceError,
-    ) -> Result<u64, SourceError> {
+    fn unread(&self, path: &std::path::Path, e: SourceError) -> Result<(), SourceError> {
         match &e {
             SourceError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
                 tracing::info!(file = %path.display(), "file gone before it was read; skipped");
-                Ok(start)
+                Ok(())
             }
             _ if self.mode == FileMode::Follow => {
                 tracing::warn!(file = %path.display(), error = %e, "cannot read the file; trying again at the next poll");
-                Ok(start)
+                Ok(())
             }
             _ => Err(e),
         }
@@ -224,27 +192,24 @@ impl FileSource {
         batch
     }
 
-    /// Sends the complete lines from `start`, at most about `turn_bytes` of them; returns
-    /// the offset after the last one sent and whether the file has more.
+    /// Sends the complete lines of a turn's file from `start` (and an unterminated last
+    /// line when the file is whole), at most about `turn_bytes` of them; returns the
+    /// offset after the last one sent, whether the file has more, and its length.
     async fn read_file(
         &self,
-        path: &std::path::Path,
-        partition: PartitionId,
+        turn: Turn,
         start: u64,
         tx: &SourceContext,
-        shutdown: &CancellationToken,
-    ) -> Result<(u64, bool), SourceError> {
+    ) -> Result<(u64, bool, Option<u64>), SourceError> {
+        let (path, shutdown) = (turn.path.as_path(), &tx.shutdown);
+        let partition: PartitionId = turn.partition.as_str().into();
         let io = |source| SourceError::Io {
             path: path.display().to_string(),
             source,
         };
-        let mut file = tokio::fs::File::open(path).await.map_err(io)?;
+        let mut file = tokio::fs::File::from_std(turn.file);
         let len = file.metadata().await.map_err(io)?.len();
         let mut offset = start;
-        if start > len {
-            tracing::warn!(file = %path.display(), "file is shorter than the stored position; it was truncated or replaced, reading it from the start");
-            offset = 0;
-        }
         file.seek(SeekFrom::Start(offset)).await.map_err(io)?;
         let mut reader = BufReader::with_capacity(1 << 20, file);
         let mut batch = Batch::new(partition.clone());
@@ -259,7 +224,7 @@ impl FileSource {
                 .await
                 .map_err(io)?;
             let (n, complete) = (line.consumed, line.complete);
-            if n == 0 || (!complete && self.mode == FileMode::Follow) {
+            if n == 0 || (!complete && !turn.whole) {
                 batch.discard_uncommitted();
                 break;
             }
@@ -283,13 +248,13 @@ impl FileSource {
                     batch.next_position = Position::offset(offset);
                     let full = std::mem::replace(&mut batch, Batch::new(partition.clone()));
                     if tx.send(full).await.is_err() {
-                        return Ok((offset, false));
+                        return Ok((offset, false, None));
                     }
                 }
                 let oversized =
                     self.oversized(preview, (partition.clone(), offset, n), length, path);
                 if tx.send(oversized).await.is_err() {
-                    return Ok((offset + n as u64, false));
+                    return Ok((offset + n as u64, false, None));
                 }
                 offset += n as u64;
                 batch.next_position = Position::offset(offset);
@@ -306,7 +271,7 @@ impl FileSource {
             if batch.len() >= self.batch_size || batch.value_bytes() >= MAX_BATCH_BYTES {
                 let full = std::mem::replace(&mut batch, Batch::new(partition.clone()));
                 if tx.send(full).await.is_err() || shutdown.is_cancelled() {
-                    return Ok((offset, false));
+                    return Ok((offset, false, None));
                 }
                 arrival = now();
             }
@@ -319,13 +284,14 @@ impl FileSource {
             batch.next_position = Position::offset(offset);
             let _ = tx.send(batch).await;
         }
-        Ok((offset, more))
+        Ok((offset, more, Some(len)))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio_util::sync::CancellationToken;
 
     fn source(mode: FileMode) -> FileSource {
         FileSource {
@@ -354,17 +320,16 @@ mod tests {
         use std::io::ErrorKind::{NotFound, PermissionDenied};
         let path = std::path::Path::new("a.ndjson");
         for mode in [FileMode::Once, FileMode::Follow] {
-            assert_eq!(source(mode).unread(path, 7, io(NotFound)).unwrap(), 7);
+            assert!(source(mode).unread(path, io(NotFound)).is_ok());
         }
-        assert_eq!(
+        assert!(
             source(FileMode::Follow)
-                .unread(path, 7, io(PermissionDenied))
-                .unwrap(),
-            7
+                .unread(path, io(PermissionDenied))
+                .is_ok()
         );
         assert!(
             source(FileMode::Once)
-                .unread(path, 7, io(PermissionDenied))
+                .unread(path, io(PermissionDenied))
                 .is_err()
         );
     }

@@ -218,7 +218,7 @@ fn hostile_subjects_and_bodies_are_kept_inside_the_registry_or_refused() {
         "schemaType": "PROTOBUF"
     })
     .to_string();
-    for subject in ["p/b", "p space", "%50", ".p"] {
+    for subject in ["p/b", "p space", "%50", ".p", "../p", "p//q", "/p", "..."] {
         let path = format!("/subjects/{}/versions", percent(subject));
         let (code, body) = post(&host, &path, proto.as_bytes());
         assert_eq!(code, 200, "{subject}: {body}");

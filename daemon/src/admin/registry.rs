@@ -17,7 +17,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::schema::{
-    Compatibility, LocalRegistry, Reference, RegisterError, SchemaError, SchemaType, Version,
+    Compatibility, IdIndex, LocalRegistry, Reference, RegisterError, SchemaError, SchemaType,
+    Version,
 };
 
 const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
@@ -34,6 +35,7 @@ struct Shared {
     registry: LocalRegistry,
     /// One registration or config change at a time, so version numbers do not race.
     writes: std::sync::Mutex<()>,
+    ids: std::sync::Mutex<IdIndex>,
 }
 
 type Api = State<Arc<Shared>>;
@@ -44,6 +46,7 @@ pub fn router(registry: LocalRegistry) -> Router {
     let shared = Arc::new(Shared {
         registry,
         writes: std::sync::Mutex::new(()),
+        ids: std::sync::Mutex::new(IdIndex::default()),
     });
     Router::new()
         .route("/", get(|| async { reply(json!({})) }))
@@ -300,10 +303,19 @@ fn all_versions(shared: &Shared) -> Result<Vec<Version>, ApiError> {
 }
 
 fn with_id(shared: &Shared, id: u32) -> Result<Vec<Version>, ApiError> {
-    let found: Vec<Version> = all_versions(shared)?
+    let pairs = shared
+        .ids
+        .lock()
+        .expect("id index")
+        .find(&shared.registry, id)?;
+    let found = pairs
         .into_iter()
-        .filter(|v| v.id == id)
-        .collect();
+        .map(|(subject, version)| {
+            shared
+                .registry
+                .version(&subject, Some(&version.to_string()))
+        })
+        .collect::<Result<Vec<Version>, SchemaError>>()?;
     if found.is_empty() {
         return Err(schema_not_found(id.to_string()));
     }

@@ -7,6 +7,7 @@ mod avro_refs;
 pub mod compat;
 #[cfg(test)]
 mod compat_tests;
+mod id_index;
 mod json_compat;
 mod json_refs;
 mod json_schema;
@@ -20,6 +21,7 @@ mod store;
 mod widest;
 
 pub use compat::Compatibility;
+pub use id_index::IdIndex;
 pub use registry::{
     Import, LocalRegistry, Reference, SchemaError, SchemaType, Version, schema_id, subject_dir,
 };

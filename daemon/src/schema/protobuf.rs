@@ -49,10 +49,42 @@ pub fn compile(
         .ok_or_else(|| format!("`{name}` did not compile to a file"))
 }
 
-/// Compiles a registry version.
+/// Compiles a registry version, as the file `<subject folder>/<version>.proto`: the
+/// folder name, unlike the subject, is always a plain relative path (`..`, `/x` or
+/// `a//b` as a file name would not compile).
 pub fn compile_version(v: &Version, root: Option<&Path>) -> Result<FileDescriptor, String> {
-    let name = format!("{}/{}.proto", v.subject, v.version);
+    let name = format!(
+        "{}/{}.proto",
+        super::registry::subject_dir(&v.subject),
+        v.version
+    );
     compile(&name, &v.text, &v.imports, root)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 16 item 15: a subject that is not a plain relative path compiled under
+    /// its own name and failed ("not in any include path").
+    #[test]
+    fn subjects_that_are_odd_paths_compile() {
+        let text = "syntax = \"proto3\";\nmessage M { int64 a = 1; }\n";
+        for subject in ["..", "../x", "a//b", "/abs", "a/./b", ".", "a b:c"] {
+            let v = Version {
+                subject: subject.into(),
+                version: 1,
+                schema_type: crate::schema::SchemaType::Protobuf,
+                id: 1,
+                text: text.into(),
+                path: "x".into(),
+                references: Vec::new(),
+                imports: Vec::new(),
+            };
+            let file = compile_version(&v, None);
+            assert!(file.is_ok(), "{subject:?}: {:?}", file.err());
+        }
+    }
 }
 
 /// The columns of a message.

@@ -170,7 +170,7 @@ impl LocalRegistry {
     }
 
     /// Version numbers of `subject`, ascending, with their files.
-    fn files(&self, subject: &str) -> Result<Vec<(u32, PathBuf)>, SchemaError> {
+    pub fn files(&self, subject: &str) -> Result<Vec<(u32, PathBuf)>, SchemaError> {
         let dir = self.subject_path(subject);
         let entries = std::fs::read_dir(&dir).map_err(|_| SchemaError::NoSubject {
             subject: subject.into(),
@@ -243,14 +243,22 @@ impl LocalRegistry {
         self.root.join(subject_dir(subject))
     }
 
-    /// The version with schema id `id`, searching every subject.
-    pub fn by_id(&self, id: u32) -> Result<Option<Version>, SchemaError> {
-        for subject in self.subjects() {
-            if let Some(v) = self.versions(&subject)?.into_iter().find(|v| v.id == id) {
-                return Ok(Some(v));
-            }
+    /// The schema id of one version file: pinned in `ids.json`, or derived from its
+    /// content. Reads only that file (no references are resolved).
+    pub fn id_of(&self, subject: &str, version: u32, path: &Path) -> Result<u32, SchemaError> {
+        if let Some(id) = self.pinned_id(subject, version)? {
+            return Ok(id);
         }
-        Ok(None)
+        let text = std::fs::read_to_string(path).map_err(|e| SchemaError::Invalid {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        let schema_type = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .and_then(SchemaType::from_extension)
+            .expect("listed files have a schema extension");
+        Ok(schema_id(schema_type, &text))
     }
 
     fn read_version(

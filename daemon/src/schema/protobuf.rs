@@ -61,32 +61,6 @@ pub fn compile_version(v: &Version, root: Option<&Path>) -> Result<FileDescripto
     compile(&name, &v.text, &v.imports, root)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Issue 16 item 15: a subject that is not a plain relative path compiled under
-    /// its own name and failed ("not in any include path").
-    #[test]
-    fn subjects_that_are_odd_paths_compile() {
-        let text = "syntax = \"proto3\";\nmessage M { int64 a = 1; }\n";
-        for subject in ["..", "../x", "a//b", "/abs", "a/./b", ".", "a b:c"] {
-            let v = Version {
-                subject: subject.into(),
-                version: 1,
-                schema_type: crate::schema::SchemaType::Protobuf,
-                id: 1,
-                text: text.into(),
-                path: "x".into(),
-                references: Vec::new(),
-                imports: Vec::new(),
-            };
-            let file = compile_version(&v, None);
-            assert!(file.is_ok(), "{subject:?}: {:?}", file.err());
-        }
-    }
-}
-
 /// The columns of a message.
 pub fn to_arrow(message: &MessageDescriptor) -> Result<Schema, String> {
     Ok(Schema::new(message_fields(message, &mut Vec::new())?))
@@ -242,5 +216,31 @@ fn kind_name(k: &Kind) -> String {
         Kind::Message(m) => m.full_name().to_string(),
         Kind::Enum(e) => e.full_name().to_string(),
         other => format!("{other:?}").to_lowercase(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 16 item 15: a subject that is not a plain relative path compiled under
+    /// its own name and failed ("not in any include path").
+    #[test]
+    fn subjects_that_are_odd_paths_compile() {
+        let text = "syntax = \"proto3\";\nmessage M { int64 a = 1; }\n";
+        for subject in ["..", "../x", "a//b", "/abs", "a/./b", ".", "a b:c"] {
+            let v = Version {
+                subject: subject.into(),
+                version: 1,
+                schema_type: crate::schema::SchemaType::Protobuf,
+                id: 1,
+                text: text.into(),
+                path: "x".into(),
+                references: Vec::new(),
+                imports: Vec::new(),
+            };
+            let file = compile_version(&v, None);
+            assert!(file.is_ok(), "{subject:?}: {:?}", file.err());
+        }
     }
 }

@@ -178,3 +178,37 @@ fn redact_in_wasm_matches_redact_natively() {
         "Wasm and native redact differ on {failures} records"
     );
 }
+
+/// Issue 16 item 14: plugin instances' memory was counted against nothing. Every live
+/// instance's linear memory is counted (the writer keeps it out of the buffers'
+/// share of the memory budget), and given back when the instances go.
+#[test]
+fn plugin_instances_count_their_linear_memory() {
+    build_plugins();
+    let dir = tempfile::tempdir().unwrap();
+    let cache = CompileCache::new(dir.path().to_path_buf());
+    let chain = load(&[("fields", "email")], &cache);
+    let memory = chain.memory();
+    let loaded = memory.bytes();
+    assert!(
+        loaded >= 64 << 10,
+        "an instance holds at least a page: {loaded}"
+    );
+    let docs: Vec<Vec<u8>> = (0..5000)
+        .map(|i| {
+            format!(
+                r#"{{"email":"{i}@example.com","pad":"{}"}}"#,
+                "x".repeat(500)
+            )
+            .into_bytes()
+        })
+        .collect();
+    in_wasm(&chain, &docs);
+    assert!(memory.bytes() >= loaded, "{} < {loaded}", memory.bytes());
+    drop(chain);
+    assert_eq!(
+        memory.bytes(),
+        0,
+        "dropped instances give their memory back"
+    );
+}

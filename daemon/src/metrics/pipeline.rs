@@ -94,6 +94,7 @@ struct Handles {
     bytes_delivered: Counter,
     objects_written: Counter,
     buffered_bytes: Gauge,
+    plugin_memory: Gauge,
     open_prefixes: Gauge,
     freshness: Gauge<f64, std::sync::atomic::AtomicU64>,
     store_retries: Counter,
@@ -121,6 +122,7 @@ impl PipelineMetrics {
             bytes_delivered: f.bytes_delivered.get_or_create_owned(&label),
             objects_written: f.objects_written.get_or_create_owned(&label),
             buffered_bytes: f.buffered_bytes.get_or_create_owned(&label),
+            plugin_memory: f.plugin_memory.get_or_create_owned(&label),
             open_prefixes: f.open_prefixes.get_or_create_owned(&label),
             freshness: f.freshness.get_or_create_owned(&label),
             store_retries: f.store_retries.get_or_create_owned(&label),
@@ -197,6 +199,13 @@ impl PipelineMetrics {
 
     /// The buffers' state after a change: bytes held, buffers open, the age of the
     /// oldest record not yet durable, and per partition the age of its oldest one.
+    /// The linear memory the pipeline's plugin instances hold.
+    pub fn plugin_memory(&self, bytes: u64) {
+        if let Some(h) = &self.0 {
+            h.plugin_memory.set(bytes as i64);
+        }
+    }
+
     pub fn buffers(&self, bytes: usize, open: usize, lags: BTreeMap<String, f64>) {
         let Some(h) = &self.0 else { return };
         h.buffered_bytes.set(bytes as i64);

@@ -84,6 +84,7 @@ pub struct Families {
     pub dropped: Counters<ErrorLabels>,
     pub flushes: Counters<FlushLabels>,
     pub buffered_bytes: Gauges<PipelineLabel>,
+    pub plugin_memory: Gauges<PipelineLabel>,
     pub open_prefixes: Gauges<PipelineLabel>,
     pub freshness: SecondsGauges<PipelineLabel>,
     pub ack_lag: SecondsGauges<PartitionLabels>,
@@ -111,6 +112,7 @@ impl Families {
             dropped: Family::default(),
             flushes: Family::default(),
             buffered_bytes: Family::default(),
+            plugin_memory: Family::default(),
             open_prefixes: Family::default(),
             freshness: Family::default(),
             ack_lag: Family::default(),
@@ -172,6 +174,12 @@ impl Families {
             "Bytes held in buffers and in objects being written",
             Unit::Bytes,
             f.buffered_bytes.clone(),
+        );
+        r.register_with_unit(
+            "weir_plugin_memory",
+            "Linear memory held by the pipeline's plugin instances (counted against the memory budget)",
+            Unit::Bytes,
+            f.plugin_memory.clone(),
         );
         r.register(
             "weir_open_prefixes",

@@ -16,6 +16,7 @@ use crate::record::Batch;
 use crate::record::ErrorKind;
 use crate::schema::Schema;
 use crate::schema::record_json::{self, Value};
+use crate::sink::dead_letter_times::DeadLetterTimes;
 use crate::sink::fields::{Fields, Scalar};
 use crate::sink::metadata;
 use crate::sink::spec::SinkSpec;
@@ -45,6 +46,8 @@ pub struct Decoder {
     /// Binary records arrive as base64 lines.
     base64: bool,
     metrics: PipelineMetrics,
+    /// Recorded times of dead-letter cuts to replay (from the writer).
+    dead_letter_times: DeadLetterTimes,
 }
 
 /// The state of decoding one batch.
@@ -79,7 +82,15 @@ impl Decoder {
             chain,
             base64: false,
             metrics: PipelineMetrics::disabled(),
+            dead_letter_times: DeadLetterTimes::default(),
         }
+    }
+
+    /// A dead letter read again inside a recorded cut renders its prefix with the
+    /// cut's time, so it lands in the same object.
+    pub fn with_dead_letter_times(mut self, times: DeadLetterTimes) -> Self {
+        self.dead_letter_times = times;
+        self
     }
 
     /// Where rejected records and transform times are counted.
@@ -100,6 +111,30 @@ impl Decoder {
 
     pub(super) fn base64(&self) -> bool {
         self.base64
+    }
+
+    /// The error prefix of a dead letter of `kind` that arrived at `arrival`.
+    fn error_prefix(&self, arrival: i64, kind: ErrorKind) -> String {
+        let time = self
+            .sink
+            .timezone
+            .timestamp_millis_opt(arrival)
+            .single()
+            .expect("arrival time in range");
+        let mut prefix = String::new();
+        self.sink
+            .error_prefix
+            .render(
+                &mut prefix,
+                &RenderInput {
+                    time,
+                    record: None,
+                    partition_keys: &[],
+                    error_type: Some(kind.as_str()),
+                },
+            )
+            .expect("error prefixes only use time and error type");
+        prefix
     }
 
     /// Routes one batch, after the transform chain if there is one. With a stop, the
@@ -381,25 +416,13 @@ impl Decoder {
             }),
             ErrorAction::DeadLetter => {
                 let arrival = batch.timestamp(i);
-                let time = self
-                    .sink
-                    .timezone
-                    .timestamp_millis_opt(arrival)
-                    .single()
-                    .expect("arrival time in range");
-                let mut prefix = String::new();
-                self.sink
-                    .error_prefix
-                    .render(
-                        &mut prefix,
-                        &RenderInput {
-                            time,
-                            record: None,
-                            partition_keys: &[],
-                            error_type: Some(kind.as_str()),
-                        },
-                    )
-                    .expect("error prefixes only use time and error type");
+                let rendered = self
+                    .dead_letter_times
+                    .time_for(&batch.partition, &position, |at| {
+                        self.error_prefix(at, kind)
+                    })
+                    .unwrap_or(arrival);
+                let prefix = self.error_prefix(rendered, kind);
                 let group = dead.entry(prefix.clone()).or_insert_with(|| Group {
                     prefix,
                     data: GroupData::Lines(Vec::new()),

@@ -135,6 +135,7 @@ pub async fn run_pipeline(
     .await
     .map_err(|e| failed(e.into()))?
     .with_batches_in_flight(CHANNEL_DEPTH + decode_workers() + ROUTED_DEPTH + 1)
+    .with_plugin_memory(chain.as_ref().map(|c| c.memory()).unwrap_or_default())
     .with_metrics(metrics.clone());
     let result = run_stages(&spec, writer, chain, start, &state, &metrics, &shutdown).await;
     if !state.lost().is_cancelled() {
@@ -219,6 +220,7 @@ async fn run_stages(
         chain,
     )
     .with_base64_lines(spec.source.base64_lines())
+    .with_dead_letter_times(writer.dead_letter_times())
     .with_metrics(metrics.clone());
     let decode = tokio::spawn(decode_in_order(decoder, event_rx, routed_tx));
     metrics.set_state(State::Running, None);

@@ -83,6 +83,7 @@ mod tests {
             first: first.into(),
             last: last.into(),
             routing: None,
+            rendered_at: None,
         }
     }
 
@@ -91,6 +92,7 @@ mod tests {
         let positions = Positions([("f".to_string(), Position::offset(11))].into());
         let with = |r: &str, first, last| Cut {
             routing: Some(r.into()),
+            rendered_at: None,
             ..cut("a/", first, last)
         };
         assert!(check_routing(&[with("x", 0, 10), with("y", 12, 30)], &positions, "y").is_ok());

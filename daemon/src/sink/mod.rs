@@ -3,6 +3,7 @@
 
 mod buffers;
 mod dead_letter;
+pub mod dead_letter_times;
 mod encode;
 pub mod fields;
 pub mod ledger;

@@ -35,6 +35,7 @@ impl Replay {
                     first: c.first.clone(),
                     last: c.last.clone(),
                     routing: None,
+                    rendered_at: None,
                 })
             })
             .collect()

@@ -99,6 +99,10 @@ pub struct SinkWriter {
     batches_in_flight: usize,
     /// Recent memory of one decoded batch (a moving average).
     batch_bytes: f64,
+    /// What the pipeline's plugin instances hold, counted against the budget.
+    plugins: crate::transform::PluginMemory,
+    /// The times of the dead-letter cuts to replay, for the decode stage.
+    dead_letter_times: super::dead_letter_times::DeadLetterTimes,
     metrics: PipelineMetrics,
     pub stats: SinkStats,
 }
@@ -134,6 +138,8 @@ impl SinkWriter {
                 );
             }
         }
+        let dead_letter_times = super::dead_letter_times::DeadLetterTimes::default();
+        dead_letter_times.set(&stored.cuts, &stored.positions);
         let ratio = if spec.format == Format::Parquet {
             0.25
         } else {
@@ -155,6 +161,8 @@ impl SinkWriter {
             writes: JoinSet::new(),
             batches_in_flight: 0,
             batch_bytes: 0.0,
+            plugins: Default::default(),
+            dead_letter_times,
             metrics: PipelineMetrics::disabled(),
             stats: SinkStats::default(),
         };
@@ -182,13 +190,27 @@ impl SinkWriter {
         self
     }
 
+    /// The times of the dead-letter cuts to replay: the decode stage renders a dead
+    /// letter read again inside one with its recorded time.
+    pub fn dead_letter_times(&self) -> super::dead_letter_times::DeadLetterTimes {
+        self.dead_letter_times.clone()
+    }
+
+    /// Counts the linear memory of the pipeline's plugin instances against the budget.
+    pub fn with_plugin_memory(mut self, plugins: crate::transform::PluginMemory) -> Self {
+        self.plugins = plugins;
+        self
+    }
+
     /// What buffers may hold: the memory budget less the batches in flight between the
-    /// stages (each counted twice: its records as read and as decoded), so the budget
-    /// bounds all the data the pipeline holds. At least half the budget stays for buffers.
+    /// stages (each counted twice: its records as read and as decoded) and the plugin
+    /// instances' memory, so the budget bounds all the data the pipeline holds. At least
+    /// a quarter of the budget stays for buffers.
     fn buffer_budget(&self) -> u64 {
         let budget = self.spec.buffer.memory_budget.0;
         let in_flight = (2 * self.batches_in_flight) as f64 * self.batch_bytes;
-        budget.saturating_sub(in_flight as u64).max(budget / 2)
+        let held = in_flight as u64 + self.plugins.bytes();
+        budget.saturating_sub(held).max(budget / 4)
     }
 
     /// Takes one routed batch; flushes what became full and keeps within the budget.
@@ -324,6 +346,7 @@ impl SinkWriter {
         let buffers = &self.buffers;
         self.metrics
             .buffers(buffers.total_bytes(), buffers.open_count(), buffers.lags());
+        self.metrics.plugin_memory(self.plugins.bytes());
         Ok(())
     }
 
@@ -397,6 +420,10 @@ impl SinkWriter {
             first: buffer.first_position.clone(),
             last: buffer.last_position.clone(),
             routing: Some(self.spec.routing.clone()),
+            rendered_at: key
+                .dead_letter
+                .then(|| super::dead_letter_times::first_arrival(&buffer.lines))
+                .flatten(),
         };
         tracing::debug!(pipeline = %self.pipeline, partition = %cut.partition, prefix = %cut.prefix, first = %cut.first, last = %cut.last, reason = reason.as_str(), "cut");
         if let Err(e) = self.state.record_cut(cut).await {

@@ -213,6 +213,7 @@ mod tests {
             first: first.into(),
             last: last.into(),
             routing: None,
+            rendered_at: None,
         }
     }
 

@@ -130,6 +130,10 @@ pub struct Cut {
     /// written before it was recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub routing: Option<String>,
+    /// A dead-letter cut: the arrival time its prefix was rendered with, which a dead
+    /// letter read again inside it renders with too (`DeadLetterTimes`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rendered_at: Option<i64>,
 }
 
 /// A multipart upload begun and not known to be finished.

@@ -1,6 +1,9 @@
 //! The transform chain: each step's output is the next step's input. Records a step
 //! fails are set aside with the step's name and reason.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use super::CompileCache;
 use super::builder::{Builder, OwnedRecord, StepInput};
 use super::convert::{from_wit, is_identity, to_wit};
@@ -9,6 +12,17 @@ use crate::record::Batch;
 
 pub struct Chain {
     pub steps: Vec<Plugin>,
+}
+
+/// The linear memory every plugin instance of a chain holds now, which the writer
+/// counts against the memory budget.
+#[derive(Clone, Default)]
+pub struct PluginMemory(Vec<Arc<AtomicU64>>);
+
+impl PluginMemory {
+    pub fn bytes(&self) -> u64 {
+        self.0.iter().map(|held| held.load(Ordering::Relaxed)).sum()
+    }
 }
 
 /// Records a step could not process: a batch of them, positions ascending, and the
@@ -45,6 +59,11 @@ impl Chain {
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Some(Chain { steps }))
+    }
+
+    /// What the chain's plugin instances hold.
+    pub fn memory(&self) -> PluginMemory {
+        PluginMemory(self.steps.iter().map(Plugin::memory).collect())
     }
 
     /// Runs `batch` through every step.

@@ -24,6 +24,6 @@ mod plugin;
 mod state;
 
 pub use cache::CompileCache;
-pub use chain::{Chain, Failed, Next, StepError, in_position_order};
+pub use chain::{Chain, Failed, Next, PluginMemory, StepError, in_position_order};
 pub use engine::MAX_PLUGIN_MEMORY;
 pub use plugin::{Grants, Limits, Plugin, PluginError, PluginSpec};

@@ -102,6 +102,8 @@ pub struct Plugin {
     pre: TransformPre<State>,
     pool: Mutex<Vec<Instance>>,
     log: Arc<PluginLog>,
+    /// Linear memory held by every live instance.
+    held: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// A live instance of a plugin: its store and exported functions.
@@ -167,23 +169,29 @@ impl Plugin {
             spec,
             pre,
             pool: Mutex::new(Vec::new()),
+            held: Arc::default(),
         };
         let first = plugin.instantiate()?;
         plugin.pool.lock().expect("pool lock").push(first);
         Ok(plugin)
     }
 
+    /// The linear memory every live instance of the plugin holds.
+    pub fn memory(&self) -> Arc<std::sync::atomic::AtomicU64> {
+        self.held.clone()
+    }
+
     /// A fresh instance, initialised with the step's configuration.
     pub fn instantiate(&self) -> Result<Instance, PluginError> {
         let name = || self.spec.name.clone();
         let limits = &self.spec.limits;
-        let state =
-            State::new(&self.spec.grants, limits.memory, self.log.clone()).map_err(|reason| {
-                PluginError::Load {
-                    name: name(),
-                    reason,
-                }
-            })?;
+        let memory = (limits.memory, self.held.clone());
+        let state = State::new(&self.spec.grants, memory, self.log.clone()).map_err(|reason| {
+            PluginError::Load {
+                name: name(),
+                reason,
+            }
+        })?;
         let mut store = Store::new(engine(), state);
         store.limiter(|s| &mut s.limiter);
         store.set_epoch_deadline(self.deadline_ticks());

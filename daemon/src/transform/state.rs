@@ -1,6 +1,7 @@
 //! What each plugin instance's store holds: a WASI context with nothing granted unless
 //! the pipeline says so, a limiter on the sum of its memories, and its log.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -27,7 +28,12 @@ pub struct State {
 }
 
 impl State {
-    pub fn new(grants: &Grants, memory: u64, log: Arc<PluginLog>) -> Result<Self, String> {
+    /// `held` is the plugin's count of linear memory across its instances.
+    pub fn new(
+        grants: &Grants,
+        (memory, held): (u64, Arc<AtomicU64>),
+        log: Arc<PluginLog>,
+    ) -> Result<Self, String> {
         let mut b = WasiCtxBuilder::new();
         for name in &grants.env {
             if let Some(value) = std::env::var_os(name) {
@@ -61,6 +67,7 @@ impl State {
                 cap: memory as usize,
                 total: 0,
                 exceeded: false,
+                held,
             },
             log,
             last_error: None,
@@ -89,12 +96,20 @@ impl super::bindings::weir::transform::host::Host for State {
     }
 }
 
-/// Caps the sum of an instance's linear memories.
+/// Caps the sum of an instance's linear memories, and counts them into the plugin's
+/// total (every instance of it) while the instance lives.
 pub struct MemoryLimiter {
     cap: usize,
     total: usize,
     /// Set when a growth was refused, to name the cause of the trap that follows.
     pub exceeded: bool,
+    held: Arc<AtomicU64>,
+}
+
+impl Drop for MemoryLimiter {
+    fn drop(&mut self) {
+        self.held.fetch_sub(self.total as u64, Ordering::Relaxed);
+    }
 }
 
 impl ResourceLimiter for MemoryLimiter {
@@ -109,6 +124,8 @@ impl ResourceLimiter for MemoryLimiter {
             self.exceeded = true;
             return Ok(false);
         }
+        self.held.fetch_add(total as u64, Ordering::Relaxed);
+        self.held.fetch_sub(self.total as u64, Ordering::Relaxed);
         self.total = total;
         Ok(true)
     }

@@ -74,6 +74,7 @@ impl SinkWriter {
                     crate::sink::upload::recover(&snapshot.uploads, multipart.as_ref(), &state)
                         .await?;
                 }
+                self.dead_letter_times.set(&snapshot.cuts, &stored);
                 snapshot.cuts
             }
             None => self.replay.cuts_of(partition),

@@ -176,3 +176,150 @@ fn a_file_truncated_and_regrown_is_read_from_its_start_under_new_keys() {
     assert!(daemon.stop().success());
     assert_once(dir, 410);
 }
+
+/// A tmpfs mounted for one test, unmounted when dropped.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount(path: &std::path::Path, size: &str) -> SmallDisk {
+        std::fs::create_dir_all(path).unwrap();
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "this test mounts a small tmpfs (root in a container that allows mounts): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        SmallDisk(path.to_path_buf())
+    }
+
+    fn grow(&self, size: &str) {
+        let status = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.0)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// A disk that fills up under the lake and the state: the pipeline says why (its
+/// status and log), keeps what it stored intact and retries; once there is room again it
+/// finishes by itself, and the lake holds every record once — also after a run more.
+#[test]
+fn a_full_disk_is_retried_until_there_is_room_and_every_record_lands_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, disk) = (tmp.path(), tmp.path().join("disk"));
+    let small = SmallDisk::mount(&disk, "384k");
+    common::orders::append_orders(&dir.join("in.ndjson"), 0, 3000, 3000);
+    std::fs::create_dir_all(dir.join("pipelines")).unwrap();
+    std::fs::write(
+        dir.join("pipelines/f.yaml"),
+        format!(
+            "apiVersion: weir/v1\nname: f\nsource:\n  type: file\n  path: {}\n  batch_size: 100\n\
+             sink:\n  url: {}\n  format: jsonl\n  buffer:\n    max_records: 300\n",
+            dir.join("in.ndjson").display(),
+            disk.join("lake").display()
+        ),
+    )
+    .unwrap();
+    let daemon = common::daemon::Daemon::with_admin(
+        common::weir_daemon(&dir.join("pipelines"), &disk.join("state")),
+        "disk",
+    );
+    let full = || {
+        daemon.pipeline("f")["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("No space left on device"))
+    };
+    common::wait_until("the full disk reported in the status", full);
+    small.grow("64m");
+    common::wait_until("every record once there is room", || {
+        delivered(&daemon) >= 3000.0
+    });
+    assert!(daemon.stop().success());
+    let again = common::weir_run(&dir.join("pipelines"), &disk.join("state"));
+    common::run_within(&mut { again }, Duration::from_secs(120));
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let lake = runtime.block_on(common::read_dir_lake(&disk.join("lake")));
+    let mut ids = std::collections::BTreeMap::new();
+    for row in lake.values().flatten() {
+        let v: serde_json::Value = serde_json::from_str(row).unwrap();
+        *ids.entry(v["order_id"].as_str().unwrap().to_string())
+            .or_insert(0) += 1;
+    }
+    assert_eq!(ids.len(), 3000);
+    assert!(ids.values().all(|n| *n == 1), "every record once");
+}
+
+/// Permissions taken away while following, for a daemon that is not root (run as
+/// `nobody`): a file whose read permission goes after it was opened is read on through
+/// the open file, and a new file that cannot be read waits until it can be, while the
+/// pipeline goes on; every record once.
+#[test]
+fn permissions_taken_away_do_not_stop_a_followed_folder() {
+    use std::os::unix::fs::{PermissionsExt, chown};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let mode = |path: &std::path::Path, m: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(m)).unwrap()
+    };
+    mode(dir, 0o755);
+    let (input, lake, state) = (dir.join("in"), dir.join("lake"), dir.join("state"));
+    for d in [&input, &lake, &state] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    chown(&lake, Some(65534), Some(65534)).unwrap();
+    chown(&state, Some(65534), Some(65534)).unwrap();
+    // The binary under /root is out of nobody's reach: a copy beside the test's files.
+    let bin = dir.join("weir");
+    std::fs::copy(env!("CARGO_BIN_EXE_weir"), &bin).unwrap();
+    mode(&bin, 0o755);
+    common::orders::append_orders(&input.join("a.ndjson"), 0, 100, 100);
+    std::fs::create_dir_all(dir.join("pipelines")).unwrap();
+    std::fs::write(
+        dir.join("pipelines/f.yaml"),
+        format!(
+            "apiVersion: weir/v1\nname: f\nsource:\n  type: file\n  path: {}/*.ndjson\n  mode: follow\n  poll_interval: 100ms\n\
+             sink:\n  url: {}\n  format: jsonl\n  buffer:\n    interval: 200ms\n",
+            input.display(),
+            lake.display()
+        ),
+    )
+    .unwrap();
+    let mut cmd = std::process::Command::new("setpriv");
+    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&bin)
+        .args(["run", "--pipelines"])
+        .arg(dir.join("pipelines"))
+        .arg("--state-dir")
+        .arg(&state)
+        .current_dir(dir);
+    let daemon = common::daemon::Daemon::with_admin(cmd, "perm");
+    common::wait_until("the first file", || delivered(&daemon) >= 100.0);
+    mode(&input.join("a.ndjson"), 0o000);
+    common::orders::append_orders(&input.join("a.ndjson"), 100, 150, 100);
+    common::wait_until("lines added after the permission went", || {
+        delivered(&daemon) >= 150.0
+    });
+    let b = input.join("b.ndjson");
+    common::orders::append_orders(&dir.join("b.tmp"), 150, 180, 100);
+    mode(&dir.join("b.tmp"), 0o000);
+    std::fs::rename(dir.join("b.tmp"), &b).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(daemon.pipeline("f")["state"], "running");
+    assert_eq!(delivered(&daemon), 150.0, "b cannot be read yet");
+    mode(&b, 0o644);
+    common::wait_until("b once it can be read", || delivered(&daemon) >= 180.0);
+    assert!(daemon.stop().success());
+    assert_once(dir, 180);
+}

@@ -85,6 +85,9 @@ pub struct Buffer {
     pub records: usize,
     pub first_position: Position,
     pub last_position: Position,
+    /// A replayed cut's recorded positions, which name the object instead of the
+    /// buffer's first and last (those still hold the partition's position back).
+    pub span: Option<(Position, Position)>,
     pub opened: Instant,
     pub last_write: Instant,
 }
@@ -123,6 +126,14 @@ impl Buffers {
         self.open.get(key)
     }
 
+    /// Gives a buffer the span `first..=last` of a replayed cut, so its object gets the
+    /// cut's key even when the records at its ends were not output again.
+    pub fn span(&mut self, key: &BufferKey, first: Position, last: Position) {
+        if let Some(buffer) = self.open.get_mut(key) {
+            buffer.span = Some((first, last));
+        }
+    }
+
     /// Adds a group; returns the key of the buffer it went to.
     pub fn append(
         &mut self,
@@ -145,6 +156,7 @@ impl Buffers {
             records: 0,
             first_position: group.positions[0].clone(),
             last_position: group.positions[group.positions.len() - 1].clone(),
+            span: None,
             opened: now,
             last_write: now,
         });

@@ -5,12 +5,20 @@
 
 use super::buffers::{BufferKey, Group};
 use super::ledger::Plan;
+use crate::position::Position;
 use crate::state::Cut;
 
 pub enum Step {
     Append(Group),
-    /// Flush the buffer of this prefix now: its replayed cut is complete.
-    Flush(String),
+    /// Flush the buffer of this prefix now: its replayed cut is complete. The object
+    /// spans the recorded cut's positions, so it gets the recorded key even when the
+    /// records at its ends were not output again (a transform that is not
+    /// deterministic).
+    Flush {
+        prefix: String,
+        first: Position,
+        last: Position,
+    },
 }
 
 #[derive(Default)]
@@ -85,7 +93,11 @@ impl Replay {
             if reached {
                 cuts.pop_front();
                 if !cut.written {
-                    steps.push(Step::Flush(id.0.clone()));
+                    steps.push(Step::Flush {
+                        prefix: id.0.clone(),
+                        first: cut.first,
+                        last: cut.last,
+                    });
                 }
             }
         }
@@ -122,7 +134,7 @@ mod tests {
             .into_iter()
             .map(|s| match s {
                 Step::Append(g) => format!("append {:?}", g.positions),
-                Step::Flush(p) => format!("flush {p}"),
+                Step::Flush { prefix, .. } => format!("flush {prefix}"),
             })
             .collect()
     }

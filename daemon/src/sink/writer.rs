@@ -236,12 +236,17 @@ impl SinkWriter {
                     Step::Append(g) => {
                         touched.push(self.buffers.append(&routed.partition, g, dead_letter))
                     }
-                    Step::Flush(prefix) => {
+                    Step::Flush {
+                        prefix,
+                        first,
+                        last,
+                    } => {
                         let key = BufferKey {
                             prefix,
                             partition: routed.partition.clone(),
                             dead_letter,
                         };
+                        self.buffers.span(&key, first, last);
                         self.flush(&key, Reason::Replay).await?;
                     }
                 }
@@ -412,13 +417,17 @@ impl SinkWriter {
         let Some((id, buffer)) = self.buffers.begin_write(key) else {
             return Ok(());
         };
-        let path = self.object_path(key, &buffer.first_position, &buffer.last_position);
+        let (first, last) = buffer
+            .span
+            .clone()
+            .unwrap_or((buffer.first_position.clone(), buffer.last_position.clone()));
+        let path = self.object_path(key, &first, &last);
         let cut = Cut {
             prefix: key.prefix.clone(),
             partition: key.partition.to_string(),
             dead_letter: key.dead_letter,
-            first: buffer.first_position.clone(),
-            last: buffer.last_position.clone(),
+            first,
+            last,
             routing: Some(self.spec.routing.clone()),
             rendered_at: key
                 .dead_letter

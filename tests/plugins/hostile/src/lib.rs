@@ -4,7 +4,8 @@
 //! (returns offsets past the end of its output), `file` (reads `/etc/hostname`),
 //! `env` (reads `HOME`), `socket` (connects to the `socket` config address), `time`
 //! (returns the record with a timestamp no calendar holds), `sleep` (sleeps an hour in
-//! a blocking WASI call). The config key `init_sleep_ms` makes `init` sleep. A read
+//! a blocking WASI call), `coin` (keeps or drops the record at random: output that
+//! differs between runs). The config key `init_sleep_ms` makes `init` sleep. A read
 //! or connection that works puts what it got into the record, so a sandbox leak
 //! shows up in the lake.
 
@@ -108,6 +109,15 @@ impl Guest for Hostile {
                 "sleep" => std::thread::sleep(std::time::Duration::from_secs(3600)),
                 "offsets" => bad_offsets = true,
                 _ => {}
+            }
+            // Keeps or drops the record at random: output that differs between runs.
+            if act == "coin" {
+                use std::hash::BuildHasher;
+                let state = std::collections::hash_map::RandomState::new();
+                if state.hash_one(i) & 1 == 1 {
+                    out.parents.push(i as u32);
+                }
+                continue;
             }
             if act == "time" {
                 out.changed.push(out.parents.len() as u32);

@@ -180,6 +180,19 @@ fn a_restart_after_a_crash_under_changed_routing_refuses_until_the_old_cuts_are_
     assert_eq!(dead.len() as u64, BAD);
 }
 
+/// Runs the pipelines until the `n`th pass of `point` aborts the process.
+fn crash(pipelines: &Path, state: &Path, point: &str, n: u32) {
+    let crashed = weir_run(pipelines, state)
+        .env("WEIR_FAULTS", format!("{point}@p=abort:{n}"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        crashed.status.signal(),
+        Some(6),
+        "{point}: the crash must hit"
+    );
+}
+
 /// Issue 16 item 11: dead letters under a prefix that renders their arrival time were
 /// written again under a new prefix after a crash (the records read again arrive
 /// later). A crash at each step, with the restart a second later: every dead letter once.
@@ -203,15 +216,7 @@ fn dead_letters_under_a_dated_prefix_survive_a_crash_at_each_step() {
         )
         .unwrap();
         let (pipelines, state) = (dir.join("pipelines"), dir.join("state"));
-        let crashed = weir_run(&pipelines, &state)
-            .env("WEIR_FAULTS", format!("{point}@p=abort:3"))
-            .output()
-            .unwrap();
-        assert_eq!(
-            crashed.status.signal(),
-            Some(6),
-            "{point}: the crash must hit"
-        );
+        crash(&pipelines, &state, point, 3);
         // The records read again arrive in another second: another prefix, unless the
         // recorded time is used.
         std::thread::sleep(std::time::Duration::from_millis(1100));
@@ -254,15 +259,7 @@ fn a_nondeterministic_plugin_after_a_crash_neither_stalls_nor_duplicates() {
         )
         .unwrap();
         let (pipelines, state) = (dir.join("pipelines"), dir.join("state"));
-        let crashed = weir_run(&pipelines, &state)
-            .env("WEIR_FAULTS", format!("{point}@p=abort:4"))
-            .output()
-            .unwrap();
-        assert_eq!(
-            crashed.status.signal(),
-            Some(6),
-            "{point}: the crash must hit"
-        );
+        crash(&pipelines, &state, point, 4);
         for _ in 0..2 {
             run_within(
                 &mut weir_run(&pipelines, &state),

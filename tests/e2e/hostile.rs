@@ -80,6 +80,21 @@ fn assert_once(dir: &std::path::Path, count: usize) {
     assert_eq!(ids.len(), count, "orders in the lake");
 }
 
+/// Follows `pattern` again, appends `orders` to `in/app.ndjson`, and checks that only
+/// those were added: every order up to their end once.
+fn run_again_appending(dir: &std::path::Path, pattern: &str, orders: std::ops::Range<u64>) {
+    let daemon = follow(dir, pattern);
+    let live = dir.join("in/app.ndjson");
+    common::orders::append_orders(&live, orders.start, orders.end, 100);
+    let added = (orders.end - orders.start) as f64;
+    common::wait_until("the lines added after the restart", || {
+        delivered(&daemon) >= added
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(daemon.stop().success());
+    assert_once(dir, orders.end as usize);
+}
+
 fn delivered(daemon: &common::daemon::Daemon) -> f64 {
     daemon.metric("weir_records_delivered_total{pipeline=\"f\"}")
 }
@@ -127,14 +142,7 @@ fn a_file_rotated_by_rename_is_read_to_its_end_and_the_new_one_from_its_start() 
     assert!(daemon.stop().success());
     assert_once(dir, 450);
     // Run again after it finished: the stored bindings keep both files where they were.
-    let daemon = follow(dir, "*.ndjson*");
-    common::orders::append_orders(&live, 450, 460, 100);
-    common::wait_until("the lines added after the restart", || {
-        delivered(&daemon) >= 10.0
-    });
-    std::thread::sleep(Duration::from_millis(500));
-    assert!(daemon.stop().success());
-    assert_once(dir, 460);
+    run_again_appending(dir, "*.ndjson*", 450..460);
 }
 
 /// Copy-truncate with the file regrown past the old position before the next poll
@@ -167,14 +175,7 @@ fn a_file_truncated_and_regrown_is_read_from_its_start_under_new_keys() {
         keys.iter().any(|k| k.contains("-app_ndjson.2-")),
         "{keys:?}"
     );
-    let daemon = follow(dir, "*.ndjson");
-    common::orders::append_orders(&live, 400, 410, 100);
-    common::wait_until("the lines added after the restart", || {
-        delivered(&daemon) >= 10.0
-    });
-    std::thread::sleep(Duration::from_millis(500));
-    assert!(daemon.stop().success());
-    assert_once(dir, 410);
+    run_again_appending(dir, "*.ndjson", 400..410);
 }
 
 /// A tmpfs mounted for one test, unmounted when dropped.

@@ -10,12 +10,7 @@ impl PipelineState {
     pub async fn source_notes(&self) -> Result<Option<serde_json::Value>, StateError> {
         match &self.backend {
             Backend::Local(l) => {
-                let path = l
-                    .lock()
-                    .expect("state lock")
-                    .files
-                    .dir()
-                    .join("source.json");
+                let path = notes_path(l);
                 blocking(move || {
                     let Some(bytes) = local::read(&path)? else {
                         return Ok(None);
@@ -36,12 +31,7 @@ impl PipelineState {
     pub async fn save_source_notes(&self, notes: serde_json::Value) -> Result<(), StateError> {
         match &self.backend {
             Backend::Local(l) => {
-                let path = l
-                    .lock()
-                    .expect("state lock")
-                    .files
-                    .dir()
-                    .join("source.json");
+                let path = notes_path(l);
                 blocking(move || {
                     let bytes = serde_json::to_vec_pretty(&notes).expect("notes serialize");
                     local::replace(&path, &bytes)
@@ -53,6 +43,11 @@ impl PipelineState {
             Backend::Partitions(_) => Ok(()),
         }
     }
+}
+
+fn notes_path(local: &std::sync::Mutex<super::Local>) -> std::path::PathBuf {
+    let local = local.lock().expect("state lock");
+    local.files.dir().join("source.json")
 }
 
 #[cfg(test)]

@@ -21,6 +21,9 @@ use crate::schema::{
     Version,
 };
 
+mod ids;
+use ids::{by_id, by_id_schema, id_subjects, id_versions};
+
 const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
 
 /// The largest request body taken (a schema with its references' names): larger ones
@@ -302,26 +305,6 @@ fn all_versions(shared: &Shared) -> Result<Vec<Version>, ApiError> {
     Ok(all)
 }
 
-fn with_id(shared: &Shared, id: u32) -> Result<Vec<Version>, ApiError> {
-    let pairs = shared
-        .ids
-        .lock()
-        .expect("id index")
-        .find(&shared.registry, id)?;
-    let found = pairs
-        .into_iter()
-        .map(|(subject, version)| {
-            shared
-                .registry
-                .version(&subject, Some(&version.to_string()))
-        })
-        .collect::<Result<Vec<Version>, SchemaError>>()?;
-    if found.is_empty() {
-        return Err(schema_not_found(id.to_string()));
-    }
-    Ok(found)
-}
-
 async fn subjects(State(api): Api) -> Reply {
     blocking(api, |s| {
         let mut names = Vec::new();
@@ -434,42 +417,6 @@ async fn refuse_delete() -> ApiError {
          directory to delete it"
             .into(),
     )
-}
-
-async fn by_id(State(api): Api, Path(id): Path<u32>, params: Params) -> Reply {
-    blocking(api, move |s| {
-        let v = &with_id(s, id)?[0];
-        Ok(reply(json!({
-            "schema": schema_text(s, v, &params)?,
-            "schemaType": v.schema_type.api_name(),
-            "references": v.references,
-        })))
-    })
-    .await
-}
-
-async fn by_id_schema(State(api): Api, Path(id): Path<u32>) -> Reply {
-    blocking(api, move |s| Ok(raw(&with_id(s, id)?[0]))).await
-}
-
-async fn id_subjects(State(api): Api, Path(id): Path<u32>) -> Reply {
-    blocking(api, move |s| {
-        let mut names: Vec<String> = with_id(s, id)?.into_iter().map(|v| v.subject).collect();
-        names.dedup();
-        Ok(reply(json!(names)))
-    })
-    .await
-}
-
-async fn id_versions(State(api): Api, Path(id): Path<u32>) -> Reply {
-    blocking(api, move |s| {
-        let pairs: Vec<Value> = with_id(s, id)?
-            .iter()
-            .map(|v| json!({"subject": v.subject, "version": v.version}))
-            .collect();
-        Ok(reply(json!(pairs)))
-    })
-    .await
 }
 
 fn verdict(result: Result<(), String>, params: &HashMap<String, String>) -> Response {

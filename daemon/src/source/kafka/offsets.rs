@@ -2,7 +2,10 @@
 //! delivered twice (after a fetch restart or a seek back) are skipped and a gap is
 //! noticed. A gap is either real (a compacted topic, transaction markers) or a broker
 //! that answers a fetch from inside a record batch with the next batch; with
-//! `seek_back` set, the consumer fetches once more from before the gap to tell.
+//! `seek_back` set, the consumer fetches again from before the gap to tell: the gap is
+//! real only when that fetch brings no record of it. (A fetch again can fill part of
+//! a gap and be cut short inside the next record batch, when the partition is paused
+//! and resumed there: it is then fetched again from the new point.)
 
 /// What to do with a record the broker delivered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,8 +24,9 @@ pub struct Tracked {
     /// The offset expected next; `None` until the first record of a partition that
     /// had no stored position (it starts wherever the broker starts it).
     next: Option<i64>,
-    /// The offset after a gap already fetched again for: met again, the gap is real.
-    rewound_for: Option<i64>,
+    /// The gap already fetched again for (expected offset, offset got): met again
+    /// unchanged, the gap is real.
+    rewound_for: Option<(i64, i64)>,
 }
 
 impl Tracked {
@@ -43,8 +47,8 @@ impl Tracked {
         if offset < next {
             return Verdict::Skip;
         }
-        if offset > next && seek_back > 0 && self.rewound_for != Some(offset) {
-            self.rewound_for = Some(offset);
+        if offset > next && seek_back > 0 && self.rewound_for != Some((next, offset)) {
+            self.rewound_for = Some((next, offset));
             return Verdict::Rewind((next - seek_back).max(0));
         }
         if offset > next {
@@ -86,6 +90,23 @@ mod tests {
         assert_eq!(t.check(101, 50), Verdict::Skip);
         assert_eq!(t.check(200, 50), Verdict::Keep);
         assert_eq!(t.check(201, 50), Verdict::Keep);
+    }
+
+    #[test]
+    fn a_gap_partly_filled_by_the_fetch_again_is_fetched_again_from_its_new_start() {
+        // A resume inside a batch skipped 16582..17185; the fetch again brought
+        // 16582..16706 and was resumed inside the batch again.
+        let mut t = Tracked::new(Some(16_582));
+        assert_eq!(t.check(17_185, 10_000), Verdict::Rewind(6_582));
+        assert_eq!(t.check(16_581, 10_000), Verdict::Skip);
+        for offset in 16_582..16_707 {
+            assert_eq!(t.check(offset, 10_000), Verdict::Keep);
+        }
+        assert_eq!(t.check(17_185, 10_000), Verdict::Rewind(6_707));
+        assert_eq!(t.check(16_707, 10_000), Verdict::Keep);
+        // No progress on a fetch again: the gap is real.
+        assert_eq!(t.check(17_185, 10_000), Verdict::Rewind(6_708));
+        assert_eq!(t.check(17_185, 10_000), Verdict::Keep);
     }
 
     #[test]
